@@ -1,0 +1,186 @@
+// mendd: the mend agent. This build runs the sensors (`--trace`) and validates the
+// configuration (`--check-config`); correlation, policy and remedies land in later stages.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "policy/config.h"
+#include "policy/units.h"
+#include "sensors/cgroup_names.h"
+#include "sensors/event_json.h"
+#include "sensors/kernel_features.h"
+#include "sensors/mounts.h"
+#include "sensors/sensor_hub.h"
+#include "sinks/logging.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) { g_stop.store(true); }
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty())
+      out.push_back(item);
+  return out;
+}
+
+// A flag value with a unit, validated by CLI11 so a bad value is a usage error (exit 2).
+template <class T, class Parse>
+void unit_option(CLI::App& app, const std::string& name, std::optional<T>& out, Parse parse,
+                 const std::string& help) {
+  app.add_option_function<std::string>(
+         name,
+         [&out, parse, name](const std::string& v) {
+           auto r = parse(v);
+           if (!r.ok())
+             throw CLI::ValidationError(name, r.error().message);
+           out = *r;
+         },
+         help)
+      ->type_name("VALUE");
+}
+
+nlohmann::json stats_json(const std::vector<mend::SensorStats>& stats) {
+  nlohmann::json sensors = nlohmann::json::array();
+  for (const auto& s : stats)
+    sensors.push_back({{"sensor", s.name},
+                       {"enabled", s.enabled},
+                       {"disabled_reason", s.disabled_reason},
+                       {"events", s.events},
+                       {"kernel_drops", s.kernel_drops},
+                       {"map_full", s.map_full},
+                       {"decode_errors", s.decode_errors}});
+  return {{"type", "trace_summary"}, {"sensors", sensors}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"mendd - node-level self-healing agent", "mendd"};
+  std::string config_path = "/etc/mend/mend.yaml";
+  bool trace = false, check_config = false, verbose = false;
+  std::string sensors_flag;
+  std::vector<std::string> pretend_missing;
+  std::optional<uint64_t> io_threshold_ns, io_duration_ns, interval_ns, fs_horizon_ns;
+  std::optional<double> fs_used_pct;
+
+  auto* cfg_opt = app.add_option("-c,--config", config_path, "Agent configuration file")
+                      ->capture_default_str();
+  app.add_flag("--trace", trace,
+               "Run the sensors only and print one JSON event per line on stdout");
+  app.add_flag("--check-config", check_config,
+               "Validate the configuration and exit 0 (valid) or 1 (invalid)");
+  app.add_option("--sensors", sensors_flag, "Comma-separated sensors to run: oom,io,fs,psi");
+  unit_option(app, "--sample-interval", interval_ns, mend::parse_duration_ns,
+              "How often samplers run (default 250ms)");
+  unit_option(app, "--io-latency-threshold", io_threshold_ns, mend::parse_duration_ns,
+              "I/O stall threshold on p99 or oldest in-flight request (default 200ms)");
+  unit_option(app, "--io-duration", io_duration_ns, mend::parse_duration_ns,
+              "How long latency must stay over the threshold (default 1s)");
+  unit_option(app, "--fs-used-threshold", fs_used_pct, mend::parse_percent,
+              "Filesystem usage that fires fs_fill (default 90%)");
+  unit_option(app, "--fs-horizon", fs_horizon_ns, mend::parse_duration_ns,
+              "fs_fill fires when time-to-full falls under this (default 10m)");
+  app.add_option("--pretend-missing", pretend_missing,
+                 "Treat a kernel feature as absent, e.g. tp_btf/mark_victim (testing degradation)")
+      ->group("Testing");
+  app.add_flag("-v,--verbose", verbose, "Debug logging");
+  CLI11_PARSE(app, argc, argv);
+
+  mend::init_logging(verbose);
+
+  // The configuration file is optional unless named explicitly.
+  mend::AgentConfig cfg;
+  const bool explicit_config = cfg_opt->count() > 0;
+  if (explicit_config || access(config_path.c_str(), F_OK) == 0) {
+    auto loaded = mend::load_agent_config(config_path);
+    if (!loaded.ok()) {
+      spdlog::error("Invalid configuration: {}", loaded.error().message);
+      return 1;
+    }
+    cfg = std::move(*loaded);
+  }
+  if (check_config) {
+    std::cout << "configuration OK" << std::endl;
+    return 0;
+  }
+  if (!sensors_flag.empty())
+    cfg.enabled_sensors = split_list(sensors_flag);
+  if (interval_ns)
+    cfg.sensors.sample_interval_ns = *interval_ns;
+  if (io_threshold_ns)
+    cfg.sensors.io.latency_threshold_us = *io_threshold_ns / 1000;
+  if (io_duration_ns)
+    cfg.sensors.io.duration_ns = *io_duration_ns;
+  if (fs_used_pct)
+    cfg.sensors.fs.used_pct = *fs_used_pct;
+  if (fs_horizon_ns)
+    cfg.sensors.fs.horizon_ns = *fs_horizon_ns;
+  if (cfg.sensors.sample_interval_ns < 10000000ull) {
+    spdlog::error("--sample-interval must be at least 10ms");
+    return 2;
+  }
+  cfg.sensors.pretend_missing = {pretend_missing.begin(), pretend_missing.end()};
+
+  if (!trace) {
+    spdlog::error(
+        "This build of mendd runs the sensors only: use --trace (or --check-config). The "
+        "correlation, policy and remedy stages are not built yet.");
+    return 2;
+  }
+
+  if (auto st = mend::check_bpf_privileges(); !st.ok()) {
+    spdlog::error("{}", st.error().message);
+    return 1;
+  }
+
+  mend::KernelFeatures features(cfg.sensors.pretend_missing);
+  mend::MountTable mounts;
+  if (auto r = mounts.refresh(); !r.ok()) {
+    spdlog::error("{}", r.error().message);
+    return 1;
+  }
+  auto cgroups = mend::CgroupNames::from_mountinfo();
+  mend::SensorContext ctx;
+  ctx.config = &cfg.sensors;
+  ctx.features = &features;
+  ctx.mounts = &mounts;
+  ctx.cgroups = &cgroups;
+
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  mend::SensorHub hub(ctx, cfg.enabled_sensors);
+  if (auto st = hub.start(); !st.ok()) {
+    spdlog::error("Failed to start sensors: {}", st.error().message);
+    return 1;
+  }
+  // Machine-readable readiness for scripts and tests: all probes attached.
+  std::cerr << "mendd: tracing" << std::endl;
+  auto sink = [](mend::Event&& e) {
+    std::string line = mend::to_json_line(e);
+    line += '\n';
+    fwrite(line.data(), 1, line.size(), stdout);
+    fflush(stdout);
+  };
+  auto st = hub.run(g_stop, sink);
+  std::cerr << stats_json(hub.stats()).dump() << std::endl;
+  if (!st.ok()) {
+    spdlog::error("{}", st.error().message);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,279 @@
+// FsSensor: fs_enospc for every write-class syscall failing with ENOSPC/EDQUOT (kernel), and
+// fs_fill from sampling every local filesystem's usage, fill rate and time-to-full, naming the
+// top writers counted per (cgroup, filesystem) in the kernel (bpf/fs.bpf.c).
+#include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <unordered_map>
+
+#include "../systemd/unit_resolver.h"
+#include "bpf_decode.h"
+#include "bpf_util.h"
+#include "cgroup_names.h"
+#include "detectors.h"
+#include "fs.skel.h"
+#include "kernel_features.h"
+#include "mounts.h"
+#include "sensor.h"
+
+namespace mend {
+
+namespace {
+
+constexpr uint64_t kClearAfterNs = 3000000000ull;
+constexpr uint64_t kWriterSnapshotNs = 1000000000ull;
+
+struct WriterKeyLess {
+  bool operator()(const mend_writer_key& a, const mend_writer_key& b) const {
+    return std::tie(a.cgroup_id, a.dev_major, a.dev_minor) <
+           std::tie(b.cgroup_id, b.dev_major, b.dev_minor);
+  }
+};
+using WriterSnapshot = std::map<mend_writer_key, uint64_t, WriterKeyLess>;
+
+struct MountState {
+  MountState(const FsSensorConfig& c)
+      : rate(c.rate_window_ns), alarm(0, kClearAfterNs, c.reminder_ns) {}
+  FillRate rate;
+  Hysteresis alarm;
+  std::string reason;
+  bool seen = true;
+};
+
+class FsSensor final : public Sensor {
+ public:
+  explicit FsSensor(const SensorContext& ctx) : ctx_(ctx), cfg_(ctx.config->fs) {}
+  ~FsSensor() override {
+    ring_buffer__free(rb_);
+    fs_bpf__destroy(skel_);
+  }
+
+  static std::unique_ptr<Sensor> create(const SensorContext& ctx) {
+    return std::make_unique<FsSensor>(ctx);
+  }
+
+  const char* name() const override { return "fs"; }
+
+  Status start() override {
+    auto missing = ctx_.features->first_missing({"btf", "ringbuf", "tp_btf/sys_exit"});
+    if (!missing.empty()) {
+      // Usage sampling needs no kernel support: keep fs_fill, without ENOSPC events and
+      // without writer attribution.
+      kernel_reason_ = "kernel lacks " + missing;
+      spdlog::warn("fs sensor: ENOSPC/EDQUOT events and top writers disabled: {}; usage "
+                   "sampling continues",
+                   kernel_reason_);
+      return {};
+    }
+    skel_ = fs_bpf__open();
+    if (!skel_)
+      return Error::from_errno("Failed to open the fs BPF object", errno);
+    skel_->rodata->min_interval_ns = cfg_.enospc_fold_ns;
+    skel_->rodata->count_writers = cfg_.count_writers ? 1 : 0;
+    if (int err = fs_bpf__load(skel_))
+      return bpf_error("Failed to load the fs BPF programs", err);
+    if (int err = fs_bpf__attach(skel_))
+      return bpf_error("Failed to attach tp_btf/sys_exit", err);
+    rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &FsSensor::on_record, this, nullptr);
+    if (!rb_)
+      return Error::from_errno("Failed to create the fs ring buffer", errno);
+    return {};
+  }
+
+  std::vector<int> fds() const override {
+    if (!rb_)
+      return {};
+    return {ring_buffer__epoll_fd(rb_)};
+  }
+
+  void drain(const EventSink& emit) override {
+    if (!rb_)
+      return;
+    emit_ = &emit;
+    ring_buffer__consume(rb_);
+    emit_ = nullptr;
+  }
+
+  void tick(uint64_t now, const EventSink& emit) override {
+    if (auto r = ctx_.mounts->refresh(); !r.ok())
+      spdlog::warn("fs sensor: {}", r.error().message);
+    if (skel_ && cfg_.count_writers && now - last_snapshot_ >= kWriterSnapshotNs) {
+      snapshot_writers(now);
+      last_snapshot_ = now;
+    }
+    for (auto& [dev, st] : states_)
+      st.seen = false;
+    std::map<std::pair<uint32_t, uint32_t>, bool> done;
+    for (const auto& m : ctx_.mounts->all()) {
+      if (!cfg_.fstypes.count(m.fstype))
+        continue;
+      if (std::find(cfg_.exclude_mounts.begin(), cfg_.exclude_mounts.end(), m.mountpoint) !=
+          cfg_.exclude_mounts.end())
+        continue;
+      // A filesystem mounted (or bind-mounted) several times is one filesystem.
+      if (!done.emplace(std::make_pair(m.major, m.minor), true).second)
+        continue;
+      sample(now, m, emit);
+    }
+    for (auto it = states_.begin(); it != states_.end();)
+      it = it->second.seen ? std::next(it) : states_.erase(it);
+  }
+
+  SensorStats stats() const override {
+    SensorStats s;
+    s.name = name();
+    s.enabled = true;
+    s.disabled_reason = kernel_reason_;
+    s.events = events_;
+    s.decode_errors = decode_errors_;
+    if (skel_) {
+      auto k = read_percpu_stats(bpf_map__fd(skel_->maps.stats));
+      s.kernel_drops = k[MEND_STAT_RB_DROPS];
+      s.map_full = k[MEND_STAT_MAP_FULL];
+    }
+    return s;
+  }
+
+ private:
+  static int on_record(void* self, void* data, size_t size) {
+    auto* s = static_cast<FsSensor*>(self);
+    if (size < sizeof(mend_fs_error_event)) {
+      ++s->decode_errors_;
+      return 0;
+    }
+    mend_fs_error_event raw;
+    std::memcpy(&raw, data, sizeof raw);
+    FsEnospc f = decode_fs_error(raw, *s->ctx_.mounts, s->ctx_.manager_cgroup_root);
+    if (f.mount.empty() && !f.device.empty()) {
+      // Mounted since the last refresh: look again once.
+      (void)s->ctx_.mounts->refresh();
+      f = decode_fs_error(raw, *s->ctx_.mounts, s->ctx_.manager_cgroup_root);
+    }
+    ++s->events_;
+    if (s->emit_)
+      (*s->emit_)(Event{raw.ts_ns, std::move(f)});
+    return 0;
+  }
+
+  void snapshot_writers(uint64_t now) {
+    auto entries = dump_map<mend_writer_key, mend_writer_val>(
+        bpf_map__fd(skel_->maps.writers), bpf_map__max_entries(skel_->maps.writers));
+    WriterSnapshot snap;
+    for (const auto& [k, v] : entries)
+      snap[k] = v.bytes;
+    writer_history_.emplace_back(now, std::move(snap));
+    while (writer_history_.size() > 2 &&
+           now - writer_history_.front().first > cfg_.rate_window_ns + kWriterSnapshotNs)
+      writer_history_.pop_front();
+  }
+
+  // Bytes written to (major, minor) per cgroup over the recent window, largest first.
+  std::vector<Writer> top_writers(uint32_t major, uint32_t minor) {
+    std::vector<Writer> out;
+    if (writer_history_.empty())
+      return out;
+    const auto& newest = writer_history_.back().second;
+    const auto& oldest = writer_history_.front().second;
+    std::vector<std::pair<uint64_t, uint64_t>> by_cg;  // (bytes, cgroup id)
+    for (const auto& [k, bytes] : newest) {
+      if (k.dev_major != major || k.dev_minor != minor)
+        continue;
+      uint64_t base = 0;
+      if (writer_history_.size() > 1)
+        if (auto it = oldest.find(k); it != oldest.end() && it->second <= bytes)
+          base = it->second;  // an LRU-evicted and re-created entry counts from zero
+      if (bytes > base)
+        by_cg.emplace_back(bytes - base, k.cgroup_id);
+    }
+    std::sort(by_cg.rbegin(), by_cg.rend());
+    for (const auto& [bytes, id] : by_cg) {
+      if (out.size() >= cfg_.top_writers)
+        break;
+      Writer w;
+      w.cgroup = ctx_.cgroups->v2_path(id);
+      if (w.cgroup.empty())
+        w.cgroup = "cgroup-id:" + std::to_string(id);
+      else
+        w.unit = unit_from_cgroup(w.cgroup, ctx_.manager_cgroup_root).unit;
+      w.bytes = bytes;
+      out.push_back(std::move(w));
+    }
+    return out;
+  }
+
+  void sample(uint64_t now, const Mount& m, const EventSink& emit) {
+    struct statvfs sv {};
+    if (statvfs(m.mountpoint.c_str(), &sv) != 0 || sv.f_blocks == 0)
+      return;  // unmounted under us, or not a block filesystem: nothing to say
+    const uint64_t frsize = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
+    const uint64_t used_blocks = sv.f_blocks - sv.f_bfree;
+    const uint64_t denom = used_blocks + sv.f_bavail;  // as df: reserved blocks are not usable
+    const double used_pct = denom ? 100.0 * static_cast<double>(used_blocks) / denom : 0;
+    const double inode_pct =
+        sv.f_files ? 100.0 * static_cast<double>(sv.f_files - sv.f_ffree) / sv.f_files : 0;
+    const uint64_t avail = sv.f_bavail * frsize;
+
+    auto [it, fresh] = states_.try_emplace(m.device(), cfg_);
+    MountState& st = it->second;
+    st.seen = true;
+    st.rate.add(now, used_blocks * frsize);
+    const double rate = st.rate.bytes_per_second();
+    const double eta = st.rate.eta_seconds(avail, static_cast<double>(cfg_.min_rate_bps));
+    const double horizon_s = static_cast<double>(cfg_.horizon_ns) / 1e9;
+
+    std::string reason;
+    if (used_pct >= cfg_.used_pct)
+      reason = "usage";
+    else if (inode_pct >= cfg_.inode_used_pct)
+      reason = "inodes";
+    else if (eta >= 0 && eta < horizon_s)
+      reason = "eta";
+    const bool under = used_pct < cfg_.used_pct - cfg_.hysteresis_pct &&
+                       inode_pct < cfg_.inode_used_pct - cfg_.hysteresis_pct &&
+                       (eta < 0 || eta > 1.5 * horizon_s);
+    Verdict v = st.alarm.update(now, !reason.empty(), under);
+    if (v == Verdict::None)
+      return;
+    if (v == Verdict::Fire)
+      st.reason = reason;
+
+    FsFill f;
+    f.mount = m.mountpoint;
+    f.device = m.device();
+    f.fstype = m.fstype;
+    f.used_pct = used_pct;
+    f.avail_bytes = avail;
+    f.size_bytes = sv.f_blocks * frsize;
+    f.inode_used_pct = inode_pct;
+    f.fill_rate_bps = rate;
+    f.eta_full_s = eta;
+    f.state = v == Verdict::Clear ? "cleared" : "firing";
+    f.reason = v == Verdict::Clear ? "" : (reason.empty() ? st.reason : reason);
+    if (v != Verdict::Clear && skel_)
+      f.top_writers = top_writers(m.major, m.minor);
+    ++events_;
+    emit(Event{now, std::move(f)});
+  }
+
+  SensorContext ctx_;
+  const FsSensorConfig& cfg_;
+  fs_bpf* skel_ = nullptr;
+  ring_buffer* rb_ = nullptr;
+  const EventSink* emit_ = nullptr;
+  std::string kernel_reason_;
+  std::map<std::string, MountState> states_;
+  std::deque<std::pair<uint64_t, WriterSnapshot>> writer_history_;
+  uint64_t last_snapshot_ = 0;
+  uint64_t events_ = 0;
+  uint64_t decode_errors_ = 0;
+};
+
+}  // namespace
+
+MEND_REGISTER_SENSOR(fs, FsSensor::create);
+
+}  // namespace mend

@@ -1,0 +1,295 @@
+// IoStallSensor: io_stall when a block device's request latency (p99 over a window, or the age
+// of its oldest in-flight request) stays over the threshold. The kernel half (bpf/iolat.bpf.c)
+// aggregates; this reads the maps once per tick.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "../systemd/unit_resolver.h"
+#include "bpf_util.h"
+#include "cgroup_names.h"
+#include "detectors.h"
+#include "iolat.skel.h"
+#include "kernel_features.h"
+#include "latency_hist.h"
+#include "mounts.h"
+#include "psi.h"
+#include "sensor.h"
+
+namespace mend {
+
+namespace {
+
+struct InflightVal {  // mirrors struct inflight_val in bpf/iolat.bpf.c
+  uint64_t issue_ns;
+  uint64_t cgroup_id;
+  uint32_t major;
+  uint32_t minor;
+};
+static_assert(sizeof(InflightVal) == 24);
+
+using DevKey = std::pair<uint32_t, uint32_t>;
+
+struct Interval {
+  uint64_t t = 0;
+  LatencyHist hist{};
+  uint64_t count = 0;
+  uint64_t max_us = 0;
+};
+
+struct DeviceState {
+  explicit DeviceState(const IoSensorConfig& c)
+      : alarm(c.duration_ns, c.clear_after_ns, c.reminder_ns) {}
+  mend_dev_lat last{};  // cumulative as last read
+  bool have_last = false;
+  std::deque<Interval> window;
+  Hysteresis alarm;
+};
+
+struct CgKeyLess {
+  bool operator()(const mend_io_cg_key& a, const mend_io_cg_key& b) const {
+    return std::tie(a.cgroup_id, a.major, a.minor) < std::tie(b.cgroup_id, b.major, b.minor);
+  }
+};
+using CgSnapshot = std::map<mend_io_cg_key, mend_io_cg_val, CgKeyLess>;
+
+class IoStallSensor final : public Sensor {
+ public:
+  explicit IoStallSensor(const SensorContext& ctx) : ctx_(ctx), cfg_(ctx.config->io) {}
+  ~IoStallSensor() override { iolat_bpf__destroy(skel_); }
+
+  static std::unique_ptr<Sensor> create(const SensorContext& ctx) {
+    return std::make_unique<IoStallSensor>(ctx);
+  }
+
+  const char* name() const override { return "io"; }
+
+  Status start() override {
+    auto missing = ctx_.features->first_missing(
+        {"btf", "tp_btf/block_rq_issue", "tp_btf/block_rq_complete", "tp_btf/block_rq_requeue"});
+    if (!missing.empty())
+      return Error{"kernel lacks " + missing};
+    skel_ = iolat_bpf__open();
+    if (!skel_)
+      return Error::from_errno("Failed to open the io BPF object", errno);
+    skel_->rodata->slow_us = cfg_.latency_threshold_us;
+    if (int err = iolat_bpf__load(skel_))
+      return bpf_error("Failed to load the io BPF programs", err);
+    if (int err = iolat_bpf__attach(skel_))
+      return bpf_error("Failed to attach the block_rq tracepoints", err);
+    return {};
+  }
+
+  void tick(uint64_t now, const EventSink& emit) override {
+    const uint64_t window_ticks = std::max<uint64_t>(
+        1, (cfg_.window_ns + ctx_.config->sample_interval_ns - 1) / ctx_.config->sample_interval_ns);
+
+    // Interval deltas per device.
+    auto lat = dump_map<mend_dev_key, mend_dev_lat>(bpf_map__fd(skel_->maps.dev_lat), 256);
+    auto maxes = dump_map<mend_dev_key, uint64_t>(bpf_map__fd(skel_->maps.dev_max), 256);
+    for (const auto& [k, v] : maxes)
+      bpf_map_delete_elem(bpf_map__fd(skel_->maps.dev_max), &k);
+    for (const auto& [k, cur] : lat) {
+      auto [it, fresh] = devices_.try_emplace(DevKey{k.major, k.minor}, cfg_);
+      DeviceState& d = it->second;
+      Interval iv;
+      iv.t = now;
+      if (d.have_last && cur.count >= d.last.count) {
+        iv.count = cur.count - d.last.count;
+        for (int b = 0; b < MEND_HIST_BUCKETS; ++b)
+          iv.hist[b] = cur.hist[b] - std::min(cur.hist[b], d.last.hist[b]);
+      }
+      for (const auto& [mk, mv] : maxes)
+        if (mk.major == k.major && mk.minor == k.minor)
+          iv.max_us = mv;
+      d.last = cur;
+      d.have_last = true;
+      d.window.push_back(iv);
+      while (d.window.size() > window_ticks)
+        d.window.pop_front();
+    }
+
+    // Oldest in-flight request per device.
+    std::map<DevKey, uint64_t> oldest_us;
+    auto inflight =
+        dump_map<uint64_t, InflightVal>(bpf_map__fd(skel_->maps.inflight), 16384);
+    for (const auto& [rq, v] : inflight) {
+      uint64_t age = now > v.issue_ns ? (now - v.issue_ns) / 1000 : 0;
+      auto& o = oldest_us[{v.major, v.minor}];
+      o = std::max(o, age);
+    }
+    // A completion the kernel never traced would look like a request stuck forever: believe
+    // an old in-flight entry only while the kernel itself counts requests in flight.
+    for (auto& [dev, age] : oldest_us) {
+      if (age >= cfg_.latency_threshold_us && kernel_inflight(dev) == 0) {
+        purge_inflight(inflight, dev);
+        age = 0;
+      }
+    }
+
+    cg_history_.emplace_back(now, snapshot_cgroups());
+    while (cg_history_.size() > window_ticks + 1)
+      cg_history_.pop_front();
+
+    const double psi_some = read_psi(ctx_.procfs, "io").some_avg10;
+    for (auto& [dev, d] : devices_) {
+      LatencyHist h{};
+      uint64_t n = 0, mx = 0;
+      for (const auto& iv : d.window) {
+        for (int b = 0; b < MEND_HIST_BUCKETS; ++b)
+          h[b] += iv.hist[b];
+        n += iv.count;
+        mx = std::max(mx, iv.max_us);
+      }
+      const uint64_t p50 = hist_quantile(h, 0.5), p99 = hist_quantile(h, 0.99);
+      const uint64_t old = oldest_us.count(dev) ? oldest_us[dev] : 0;
+      const uint64_t thr = cfg_.latency_threshold_us;
+      const auto clear_thr = static_cast<uint64_t>(static_cast<double>(thr) * cfg_.clear_ratio);
+      const bool over = (n >= cfg_.min_ios && p99 >= thr) || old >= thr;
+      const bool under = (n < cfg_.min_ios || p99 < clear_thr) && old < clear_thr;
+      Verdict v = d.alarm.update(now, over, under);
+      if (v == Verdict::None)
+        continue;
+      IoStall s;
+      s.device = std::to_string(dev.first) + ":" + std::to_string(dev.second);
+      s.name = device_name(dev);
+      for (const auto* m : ctx_.mounts->by_disk(dev.first, dev.second, partitions(s.name)))
+        s.mounts.push_back(m->mountpoint);
+      if (!s.mounts.empty())
+        s.mount = s.mounts.front();
+      s.p50_us = p50;
+      s.p99_us = p99;
+      s.max_us = mx;
+      s.oldest_inflight_us = old;
+      s.ios = n;
+      s.psi_io_some_avg10 = psi_some;
+      s.state = v == Verdict::Clear ? "cleared" : "firing";
+      if (v != Verdict::Clear)
+        s.top_units = top_units(dev);
+      ++events_;
+      emit(Event{now, std::move(s)});
+    }
+  }
+
+  SensorStats stats() const override {
+    SensorStats s;
+    s.name = name();
+    s.enabled = skel_ != nullptr;
+    s.events = events_;
+    if (skel_) {
+      auto k = read_percpu_stats(bpf_map__fd(skel_->maps.stats));
+      s.kernel_drops = k[MEND_STAT_RB_DROPS];
+      s.map_full = k[MEND_STAT_MAP_FULL];
+    }
+    return s;
+  }
+
+ private:
+  CgSnapshot snapshot_cgroups() {
+    CgSnapshot snap;
+    for (const auto& [k, v] : dump_map<mend_io_cg_key, mend_io_cg_val>(
+             bpf_map__fd(skel_->maps.io_cg), bpf_map__max_entries(skel_->maps.io_cg)))
+      snap[k] = v;
+    return snap;
+  }
+
+  std::vector<IoUnit> top_units(DevKey dev) {
+    std::vector<IoUnit> out;
+    if (cg_history_.size() < 2)
+      return out;
+    const auto& newest = cg_history_.back().second;
+    const auto& oldest = cg_history_.front().second;
+    for (const auto& [k, v] : newest) {
+      if (k.major != dev.first || k.minor != dev.second)
+        continue;
+      mend_io_cg_val base{};
+      if (auto it = oldest.find(k); it != oldest.end() && it->second.ios <= v.ios)
+        base = it->second;
+      IoUnit u;
+      u.ios = v.ios - base.ios;
+      u.bytes = v.bytes - std::min(v.bytes, base.bytes);
+      u.slow_ios = v.slow_ios - std::min(v.slow_ios, base.slow_ios);
+      if (u.ios == 0)
+        continue;
+      u.cgroup = k.cgroup_id ? ctx_.cgroups->io_path(k.cgroup_id) : "/";
+      if (u.cgroup.empty())
+        u.cgroup = "cgroup-id:" + std::to_string(k.cgroup_id);
+      else
+        u.unit = unit_from_cgroup(u.cgroup, ctx_.manager_cgroup_root).unit;
+      out.push_back(std::move(u));
+    }
+    // Who issued the slow I/O matters most; then who issued the most bytes.
+    std::sort(out.begin(), out.end(), [](const IoUnit& a, const IoUnit& b) {
+      return std::tie(a.slow_ios, a.bytes) > std::tie(b.slow_ios, b.bytes);
+    });
+    if (out.size() > cfg_.top_units)
+      out.resize(cfg_.top_units);
+    return out;
+  }
+
+  std::string sysfs_dev(DevKey dev) const {
+    return ctx_.sysfs + "/dev/block/" + std::to_string(dev.first) + ":" +
+           std::to_string(dev.second);
+  }
+
+  std::string device_name(DevKey dev) const {
+    std::ifstream f(sysfs_dev(dev) + "/uevent");
+    std::string line;
+    while (std::getline(f, line))
+      if (line.rfind("DEVNAME=", 0) == 0)
+        return line.substr(8);
+    return "";
+  }
+
+  // (major, minor) of the partitions of disk `name`.
+  std::vector<std::pair<uint32_t, uint32_t>> partitions(const std::string& name) const {
+    std::vector<std::pair<uint32_t, uint32_t>> out;
+    if (name.empty())
+      return out;
+    for (int i = 1; i < 64; ++i) {
+      for (const std::string& sep : {std::string(""), std::string("p")}) {
+        std::ifstream f(ctx_.sysfs + "/class/block/" + name + "/" + name + sep +
+                        std::to_string(i) + "/dev");
+        uint32_t ma = 0, mi = 0;
+        char colon = 0;
+        if (f >> ma >> colon >> mi && colon == ':')
+          out.emplace_back(ma, mi);
+      }
+    }
+    return out;
+  }
+
+  // Requests in flight according to the block layer itself; -1 when unknown.
+  int64_t kernel_inflight(DevKey dev) const {
+    std::ifstream f(sysfs_dev(dev) + "/inflight");
+    int64_t r = 0, w = 0;
+    if (!(f >> r >> w))
+      return -1;
+    return r + w;
+  }
+
+  void purge_inflight(const std::vector<std::pair<uint64_t, InflightVal>>& entries, DevKey dev) {
+    int fd = bpf_map__fd(skel_->maps.inflight);
+    for (const auto& [rq, v] : entries)
+      if (v.major == dev.first && v.minor == dev.second)
+        bpf_map_delete_elem(fd, &rq);
+  }
+
+  SensorContext ctx_;
+  const IoSensorConfig& cfg_;
+  iolat_bpf* skel_ = nullptr;
+  std::map<DevKey, DeviceState> devices_;
+  std::deque<std::pair<uint64_t, CgSnapshot>> cg_history_;
+  uint64_t events_ = 0;
+};
+
+}  // namespace
+
+MEND_REGISTER_SENSOR(io, IoStallSensor::create);
+
+}  // namespace mend

@@ -1,0 +1,85 @@
+// The sensor interface and registry. Everything downstream of agent/sensors sees Sensor and
+// Event only; BPF skeletons never leave the sensor's own .cpp file.
+//
+// Adding a sensor: one .cpp with a class deriving from Sensor and one line
+//   MEND_REGISTER_SENSOR(name, MySensor::create);
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mend/event.h"
+#include "mend/result.h"
+#include "mend/sensor_config.h"
+
+namespace mend {
+
+class KernelFeatures;
+class MountTable;
+class CgroupNames;
+
+using EventSink = std::function<void(Event&&)>;
+
+// Paths and facilities a sensor may use, injected so tests can point them elsewhere.
+struct SensorContext {
+  const SensorConfig* config = nullptr;
+  const KernelFeatures* features = nullptr;
+  MountTable* mounts = nullptr;
+  CgroupNames* cgroups = nullptr;
+  std::string procfs = "/proc";
+  std::string sysfs = "/sys";
+  std::string manager_cgroup_root = "/";  // cgroup of the systemd manager units belong to
+};
+
+struct SensorStats {
+  std::string name;
+  bool enabled = false;
+  std::string disabled_reason;
+  uint64_t events = 0;          // events emitted to the pipeline
+  uint64_t kernel_drops = 0;    // records the kernel could not deliver (ring buffer full)
+  uint64_t map_full = 0;        // aggregation samples lost to a full BPF map
+  uint64_t decode_errors = 0;   // records userspace could not decode
+};
+
+class Sensor {
+ public:
+  virtual ~Sensor() = default;
+  virtual const char* name() const = 0;
+  // Probes the kernel features it needs, loads and attaches. An error disables this sensor
+  // only; its message says what is missing.
+  virtual Status start() = 0;
+  // File descriptors that become readable when kernel records are waiting (may be empty).
+  virtual std::vector<int> fds() const { return {}; }
+  // Drains waiting kernel records into `emit`.
+  virtual void drain(const EventSink& emit) { (void)emit; }
+  // Periodic sampling, every SensorConfig::sample_interval_ns.
+  virtual void tick(uint64_t now_ns, const EventSink& emit) {
+    (void)now_ns;
+    (void)emit;
+  }
+  virtual SensorStats stats() const = 0;
+};
+
+using SensorFactory = std::function<std::unique_ptr<Sensor>(const SensorContext&)>;
+
+class SensorRegistry {
+ public:
+  static SensorRegistry& instance();
+  bool add(const std::string& name, SensorFactory f);
+  const std::map<std::string, SensorFactory>& all() const { return factories_; }
+
+ private:
+  std::map<std::string, SensorFactory> factories_;
+};
+
+#define MEND_REGISTER_SENSOR(name, factory) \
+  static const bool mend_sensor_registered_##name = \
+      ::mend::SensorRegistry::instance().add(#name, factory)
+
+uint64_t monotonic_ns();
+
+}  // namespace mend

@@ -1,0 +1,122 @@
+#include "sensor_hub.h"
+
+#include <malloc.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "kernel_features.h"
+
+namespace mend {
+
+SensorHub::~SensorHub() {
+  sensors_.clear();
+  if (epfd_ >= 0)
+    close(epfd_);
+  if (timerfd_ >= 0)
+    close(timerfd_);
+}
+
+Status SensorHub::start() {
+  const auto& reg = SensorRegistry::instance().all();
+  for (const auto& n : names_)
+    if (!reg.count(n)) {
+      std::string known;
+      for (const auto& [k, f] : reg)
+        known += (known.empty() ? "" : ", ") + k;
+      return Error{"unknown sensor \"" + n + "\" (known: " + known + ")"};
+    }
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0)
+    return Error::from_errno("Failed to create epoll instance", errno);
+  for (const auto& n : names_) {
+    auto s = reg.at(n)(ctx_);
+    Status st = s->start();
+    if (!st.ok()) {
+      spdlog::warn("{} sensor disabled: {}", n, st.error().message);
+      SensorStats d;
+      d.name = n;
+      d.disabled_reason = st.error().message;
+      disabled_.push_back(d);
+      continue;
+    }
+    for (int fd : s->fds()) {
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = sensors_.size();
+      if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0)
+        return Error::from_errno("Failed to watch the " + n + " sensor", errno);
+    }
+    spdlog::info("{} sensor started", n);
+    sensors_.push_back(std::move(s));
+  }
+  // The parsed vmlinux BTF and libbpf's load-time buffers are several MB the agent no longer
+  // needs: give them back.
+  if (ctx_.features)
+    const_cast<KernelFeatures*>(ctx_.features)->release();
+  malloc_trim(0);
+  if (sensors_.empty())
+    return Error{"no sensor could start"};
+
+  timerfd_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (timerfd_ < 0)
+    return Error::from_errno("Failed to create the tick timer", errno);
+  const uint64_t iv = ctx_.config->sample_interval_ns;
+  itimerspec its{};
+  its.it_interval.tv_sec = static_cast<time_t>(iv / 1000000000ull);
+  its.it_interval.tv_nsec = static_cast<long>(iv % 1000000000ull);
+  its.it_value = its.it_interval;
+  if (timerfd_settime(timerfd_, 0, &its, nullptr) != 0)
+    return Error::from_errno("Failed to arm the tick timer", errno);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = UINT64_MAX;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, timerfd_, &ev) != 0)
+    return Error::from_errno("Failed to watch the tick timer", errno);
+  return {};
+}
+
+Status SensorHub::run(const std::atomic<bool>& stop, const EventSink& sink) {
+  // First tick right away: a filesystem that is already full is reported at start.
+  for (auto& s : sensors_)
+    s->tick(monotonic_ns(), sink);
+  epoll_event evs[16];
+  while (!stop.load()) {
+    int n = epoll_wait(epfd_, evs, 16, 500);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return Error::from_errno("Failed to wait for sensor events", errno);
+    }
+    for (int i = 0; i < n; ++i) {
+      if (evs[i].data.u64 == UINT64_MAX) {
+        uint64_t expirations = 0;
+        if (read(timerfd_, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+          return Error::from_errno("Failed to read the tick timer", errno);
+        // Drain before sampling so a tick sees the freshest kernel records.
+        for (auto& s : sensors_)
+          s->drain(sink);
+        const uint64_t now = monotonic_ns();
+        for (auto& s : sensors_)
+          s->tick(now, sink);
+      } else if (evs[i].data.u64 < sensors_.size()) {
+        sensors_[evs[i].data.u64]->drain(sink);
+      }
+    }
+  }
+  for (auto& s : sensors_)
+    s->drain(sink);
+  return {};
+}
+
+std::vector<SensorStats> SensorHub::stats() const {
+  std::vector<SensorStats> out;
+  for (const auto& s : sensors_)
+    out.push_back(s->stats());
+  for (const auto& d : disabled_)
+    out.push_back(d);
+  return out;
+}
+
+}  // namespace mend

@@ -1,0 +1,35 @@
+// Runs the selected sensors: starts each (a sensor that cannot start is disabled alone, with
+// one log line naming what is missing), then waits on their ring buffers and a tick timer.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sensor.h"
+
+namespace mend {
+
+class SensorHub {
+ public:
+  SensorHub(const SensorContext& ctx, std::vector<std::string> names)
+      : ctx_(ctx), names_(std::move(names)) {}
+  ~SensorHub();
+  // Error only when a name is unknown or no sensor at all could start.
+  Status start();
+  // Until `stop` is set (a signal handler may set it): drains kernel records as they arrive
+  // and ticks the samplers every sample interval.
+  Status run(const std::atomic<bool>& stop, const EventSink& sink);
+  std::vector<SensorStats> stats() const;
+
+ private:
+  SensorContext ctx_;
+  std::vector<std::string> names_;
+  std::vector<std::unique_ptr<Sensor>> sensors_;
+  std::vector<SensorStats> disabled_;
+  int epfd_ = -1;
+  int timerfd_ = -1;
+};
+
+}  // namespace mend

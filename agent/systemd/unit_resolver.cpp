@@ -1,0 +1,151 @@
+#include "unit_resolver.h"
+
+#include <array>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+namespace mend {
+
+namespace {
+
+constexpr std::array<std::string_view, 11> kSuffixes = {
+    ".service", ".socket", ".target", ".device", ".mount", ".automount",
+    ".swap",    ".timer",  ".path",   ".slice",  ".scope"};
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+std::vector<std::string_view> split_path(std::string_view p) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < p.size()) {
+    while (i < p.size() && p[i] == '/')
+      ++i;
+    size_t j = p.find('/', i);
+    if (j == std::string_view::npos)
+      j = p.size();
+    if (j > i)
+      out.push_back(p.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+// "user@1000.service" -> true
+bool is_user_manager(std::string_view unit) {
+  return unit.substr(0, 5) == "user@" && ends_with(unit, ".service");
+}
+
+}  // namespace
+
+bool is_valid_unit_name(std::string_view name) {
+  if (name.empty() || name.size() > 255)
+    return false;
+  std::string_view suffix;
+  for (auto s : kSuffixes)
+    if (ends_with(name, s)) {
+      suffix = s;
+      break;
+    }
+  if (suffix.empty())
+    return false;
+  std::string_view stem = name.substr(0, name.size() - suffix.size());
+  if (stem.empty())
+    return false;
+  int ats = 0;
+  for (char c : stem) {
+    if (c == '@') {
+      ++ats;
+      continue;
+    }
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == ':' || c == '-' || c == '_' || c == '.' || c == '\\';
+    if (!ok)
+      return false;
+  }
+  // A template instance has exactly one '@' and a non-empty prefix.
+  return ats == 0 || (ats == 1 && stem.front() != '@');
+}
+
+UnitRef unit_from_cgroup(std::string_view cgroup_path, std::string_view manager_root) {
+  UnitRef ref;
+  auto parts = split_path(cgroup_path);
+  auto root = split_path(manager_root);
+  size_t start = 0;
+  if (!root.empty() && parts.size() >= root.size()) {
+    bool under = true;
+    for (size_t i = 0; i < root.size(); ++i)
+      if (parts[i] != root[i]) {
+        under = false;
+        break;
+      }
+    if (under)
+      start = root.size();
+  }
+  bool in_user_manager = false;
+  for (size_t i = start; i < parts.size(); ++i) {
+    auto c = parts[i];
+    if (!is_valid_unit_name(c) || ends_with(c, ".slice"))
+      continue;
+    if (!in_user_manager && ref.unit.empty()) {
+      ref.unit = std::string(c);
+      if (!is_user_manager(c))
+        break;
+      in_user_manager = true;
+      continue;
+    }
+    ref.user_unit = std::string(c);
+    break;
+  }
+  return ref;
+}
+
+std::string pick_unit_cgroup(std::string_view content) {
+  std::string v2, named, memory;
+  std::istringstream in{std::string(content)};
+  std::string line;
+  while (std::getline(in, line)) {
+    // hierarchy-ID:controller-list:cgroup-path
+    auto a = line.find(':');
+    if (a == std::string::npos)
+      continue;
+    auto b = line.find(':', a + 1);
+    if (b == std::string::npos)
+      continue;
+    std::string id = line.substr(0, a);
+    std::string ctrls = line.substr(a + 1, b - a - 1);
+    std::string path = line.substr(b + 1);
+    if (id == "0" && ctrls.empty())
+      v2 = path;
+    else if (ctrls == "name=systemd")
+      named = path;
+    else {
+      std::istringstream cs(ctrls);
+      std::string c;
+      while (std::getline(cs, c, ','))
+        if (c == "memory")
+          memory = path;
+    }
+  }
+  if (!v2.empty() && v2 != "/")
+    return v2;
+  if (!named.empty())
+    return named;
+  if (!memory.empty())
+    return memory;
+  return v2.empty() ? "/" : v2;
+}
+
+Result<std::string> cgroup_of_pid(int pid, const std::string& procfs) {
+  std::string path = procfs + "/" + std::to_string(pid) + "/cgroup";
+  std::ifstream f(path);
+  if (!f)
+    return Error::from_errno("Failed to open " + path, errno);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return pick_unit_cgroup(ss.str());
+}
+
+}  // namespace mend

@@ -1,0 +1,32 @@
+// cgroup path -> systemd unit, and pid -> cgroup path. Shared by the sensors (to name an OOM
+// victim or an ENOSPC writer by unit) and the systemd stage.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "mend/result.h"
+
+namespace mend {
+
+struct UnitRef {
+  std::string unit;       // the unit of the manager at `manager_root` (system: "app.service")
+  std::string user_unit;  // inside a user@UID.service: the user manager's unit, else empty
+};
+
+bool is_valid_unit_name(std::string_view name);
+
+// The unit owning `cgroup_path` (e.g. "/system.slice/app.service/sub"): the first component,
+// below `manager_root`, that is a unit name and not a slice. Works the same for v1 controller
+// hierarchies, v2 and hybrid (systemd mirrors its tree in each). Components before the first
+// unit that are not unit names (a container or test prefix) are skipped; never assumes
+// /system.slice.
+UnitRef unit_from_cgroup(std::string_view cgroup_path, std::string_view manager_root = "/");
+
+// From the text of /proc/PID/cgroup, the path systemd tracks units by: the v2 ("0::") line
+// when it is not the root, else the v1 "name=systemd" line, else the memory controller's.
+std::string pick_unit_cgroup(std::string_view proc_pid_cgroup);
+
+Result<std::string> cgroup_of_pid(int pid, const std::string& procfs = "/proc");
+
+}  // namespace mend

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every build, test and benchmark dependency of mend from Debian's packages.
+# Idempotent: packages already present are left alone; nothing is downloaded at build time.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: must run as root (it installs Debian packages)" >&2
+  exit 1
+fi
+
+PKGS=(
+  # toolchain
+  build-essential cmake pkg-config clang-14 llvm-14 clang-format
+  # BPF
+  bpftool libbpf-dev libelf-dev zlib1g-dev
+  # libraries
+  libsystemd-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+  prometheus-cpp-dev
+  # tests and benchmarks
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  # fault injection and real systemd/journald for the privileged tiers
+  e2fsprogs xfsprogs util-linux fio python3 systemd dbus-user-session
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "setup.sh: all ${#PKGS[@]} packages already installed"
+  exit 0
+fi
+
+echo "setup.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup.sh: done"

@@ -1,0 +1,303 @@
+// The sensors against the real kernel: real OOM kills, real ENOSPC on loop filesystems, a real
+// I/O stall from a throttled stacked loop device, and the degradation paths.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include "fixtures.h"
+#include "trace_runner.h"
+
+using namespace mend;
+using namespace mend::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+template <class T>
+const T* as(const Event& e) {
+  return std::get_if<T>(&e.payload);
+}
+
+std::string python_alloc(int mib) {
+  // Touch every page (a zero-filled buffer may not be charged).
+  return "x = bytearray(b'\\x01') * (" + std::to_string(mib) + " << 20)";
+}
+
+}  // namespace
+
+TEST(OomSensor, MemcgOomKillIsReportedWithVictimAndCgroup) {
+  MEND_REQUIRE_ROOT();
+  std::string mem = v1_hierarchy("memory");
+  std::string root = mem.empty() ? cgroup2_root() : mem;
+  Cgroup cg(root, unique_name("mend-test-oom"));
+  if (mem.empty()) {
+    // Pure v2: the memory controller must be enabled for children of the root.
+    std::ofstream(root + "/cgroup.subtree_control") << "+memory";
+    cg.write("memory.max", "52428800");
+  } else {
+    cg.write("memory.limit_in_bytes", "52428800");
+  }
+
+  TraceRunner t({"--sensors", "oom"});
+  ASSERT_TRUE(t.wait_ready()) << t.err();
+  pid_t pid = spawn_in({cg.dir()}, {"python3", "-c", python_alloc(200)});
+  EXPECT_EQ(wait_exit(pid), 128 + SIGKILL);
+
+  auto e = t.wait_for(
+      [&](const Event& ev) {
+        auto* k = as<OomKill>(ev);
+        return k && k->pid == pid;
+      },
+      10s);
+  ASSERT_TRUE(e) << "no oom_kill for pid " << pid << "\n" << t.err();
+  const auto& k = std::get<OomKill>(e->payload);
+  EXPECT_EQ(k.comm, "python3");
+  EXPECT_EQ(k.cgroup, cg.path());
+  EXPECT_EQ(k.constraint, "memcg");
+  EXPECT_EQ(k.memcg_limit_bytes, 52428800u);
+  EXPECT_GT(k.rss_bytes, 30u << 20);
+  EXPECT_LE(k.rss_bytes, 60u << 20);
+  EXPECT_EQ(k.unit, "");  // not started as a systemd unit
+  EXPECT_GT(e->ts_ns, 0u);
+  EXPECT_EQ(t.stop(), 0);
+  EXPECT_NE(t.err().find("\"kernel_drops\":0"), std::string::npos) << t.err();
+}
+
+class FsFillTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FsFillTest, EnospcAndFillNameTheWriterAndTheMount) {
+  MEND_REQUIRE_ROOT();
+  TempDir dir;
+  LoopFs lfs(dir.path(), GetParam(), "128M");
+  Cgroup writer(cgroup2_root(), unique_name("mend-test-fill"));
+
+  TraceRunner t({"--sensors", "fs", "--fs-used-threshold", "80%"});
+  ASSERT_TRUE(t.wait_ready()) << t.err();
+  pid_t dd = spawn_in({writer.dir()},
+                      {"dd", "if=/dev/zero", "of=" + lfs.mnt() + "/fill", "bs=1M", "count=400"});
+  EXPECT_EQ(wait_exit(dd), 1);  // dd: No space left on device
+
+  auto enospc = t.wait_for(
+      [&](const Event& ev) {
+        auto* f = as<FsEnospc>(ev);
+        return f && f->pid == dd;
+      },
+      10s);
+  ASSERT_TRUE(enospc) << "no fs_enospc for dd " << dd << "\n" << t.err();
+  const auto& f = std::get<FsEnospc>(enospc->payload);
+  EXPECT_EQ(f.comm, "dd");
+  EXPECT_EQ(f.mount, lfs.mnt());
+  EXPECT_EQ(f.device, lfs.majmin());
+  EXPECT_EQ(f.err, 28);
+  EXPECT_EQ(f.syscall, "write");
+  EXPECT_EQ(f.cgroup, writer.path());
+
+  auto fill = t.wait_for(
+      [&](const Event& ev) {
+        auto* x = as<mend::FsFill>(ev);
+        return x && x->mount == lfs.mnt() && x->state == "firing";
+      },
+      10s);
+  ASSERT_TRUE(fill) << t.err();
+  const auto& x = std::get<mend::FsFill>(fill->payload);
+  EXPECT_EQ(x.device, lfs.majmin());
+  EXPECT_EQ(x.fstype, GetParam());
+  EXPECT_GE(x.used_pct, 80);
+  EXPECT_EQ(x.reason, "usage");
+  ASSERT_FALSE(x.top_writers.empty());
+  EXPECT_EQ(x.top_writers[0].cgroup, writer.path());
+  EXPECT_GT(x.top_writers[0].bytes, 64u << 20);
+
+  // Freeing the space clears the alarm.
+  std::filesystem::remove(lfs.mnt() + "/fill");
+  sync();
+  auto cleared = t.wait_for(
+      [&](const Event& ev) {
+        auto* c = as<mend::FsFill>(ev);
+        return c && c->mount == lfs.mnt() && c->state == "cleared";
+      },
+      15s);
+  EXPECT_TRUE(cleared) << t.err();
+  EXPECT_EQ(t.stop(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Filesystems, FsFillTest, ::testing::Values("ext4", "xfs"));
+
+TEST(FsSensor, FillRateAndTimeToFullBeforeTheThreshold) {
+  MEND_REQUIRE_ROOT();
+  TempDir dir;
+  LoopFs lfs(dir.path(), "xfs", "256M");
+  // Usage alone would not fire (99%); a steady 16 MB/s writer fills it in ~15 s, under the
+  // 60 s horizon.
+  TraceRunner t({"--sensors", "fs", "--fs-used-threshold", "99%", "--fs-horizon", "60s"});
+  ASSERT_TRUE(t.wait_ready()) << t.err();
+  pid_t w = spawn_in({}, {"python3", "-c",
+                          "import time,os\n"
+                          "f=open('" + lfs.mnt() + "/data','wb')\n"
+                          "for i in range(160):\n"
+                          "  f.write(b'\\x01'*(1<<20)); f.flush(); os.fsync(f.fileno())\n"
+                          "  time.sleep(1/16)\n"});
+  auto fill = t.wait_for(
+      [&](const Event& ev) {
+        auto* x = as<mend::FsFill>(ev);
+        return x && x->mount == lfs.mnt() && x->state == "firing";
+      },
+      20s);
+  kill(w, SIGKILL);
+  wait_exit(w);
+  ASSERT_TRUE(fill) << t.err();
+  const auto& x = std::get<mend::FsFill>(fill->payload);
+  EXPECT_EQ(x.reason, "eta");
+  EXPECT_LT(x.used_pct, 99);
+  EXPECT_GT(x.fill_rate_bps, 4e6);
+  EXPECT_LT(x.fill_rate_bps, 40e6);
+  EXPECT_GT(x.eta_full_s, 0);
+  EXPECT_LT(x.eta_full_s, 60);
+  EXPECT_EQ(t.stop(), 0);
+}
+
+// The stacked-loop recipe of TESTING.md: ext4 on loop U over a file on xfs on loop L; the
+// writer's blkio cgroup throttles L to 10 IOPS, so every request on U waits.
+TEST(IoStallSensor, ThrottledStackedLoopIsAStallOnTheUpperDevice) {
+  MEND_REQUIRE_ROOT();
+  std::string blkio = v1_hierarchy("blkio");
+  if (blkio.empty())
+    GTEST_SKIP() << "needs the v1 blkio controller for throttling";
+  TempDir dir;
+  LoopFs lower(dir.path(), "xfs", "256M");
+  std::string upper_img = lower.mnt() + "/upper.img";
+  LoopFs upper(lower.mnt(), "ext4", "64M", /*direct_io=*/true);
+  Cgroup cg(blkio, unique_name("mend-test-stall"));
+  cg.write("blkio.throttle.write_iops_device", lower.majmin() + " 10");
+  cg.write("blkio.throttle.read_iops_device", lower.majmin() + " 10");
+  int release = on_cleanup([&] {
+    // Release the throttle first so nothing stays stuck behind it.
+    try {
+      cg.write("blkio.throttle.write_iops_device", lower.majmin() + " 0");
+      cg.write("blkio.throttle.read_iops_device", lower.majmin() + " 0");
+    } catch (...) {
+    }
+  });
+
+  TraceRunner t({"--sensors", "io", "--io-latency-threshold", "100ms", "--io-duration", "1s"});
+  ASSERT_TRUE(t.wait_ready()) << t.err();
+  pid_t dd = spawn_in({cg.dir()}, {"dd", "if=/dev/zero", "of=" + upper.mnt() + "/f", "bs=64k",
+                                   "count=80", "oflag=direct"});
+  auto e = t.wait_for(
+      [&](const Event& ev) {
+        auto* s = as<IoStall>(ev);
+        return s && s->device == upper.majmin() && s->state == "firing";
+      },
+      20s);
+  kill(dd, SIGKILL);
+  wait_exit(dd);
+  forget_cleanup(release);
+  ASSERT_TRUE(e) << "no io_stall on " << upper.majmin() << "\n" << t.err();
+  const auto& s = std::get<IoStall>(e->payload);
+  EXPECT_EQ(s.name, upper.name());
+  EXPECT_EQ(s.mount, upper.mnt());
+  EXPECT_GE(std::max(s.p99_us, s.oldest_inflight_us), 100000u);
+  EXPECT_LE(s.p99_us, 2000000u);
+  EXPECT_GE(s.max_us, s.p50_us);
+  ASSERT_FALSE(s.top_units.empty());
+  EXPECT_EQ(s.top_units[0].cgroup, cg.path());
+  EXPECT_GT(s.top_units[0].slow_ios, 0u);
+  EXPECT_GE(s.psi_io_some_avg10, 0);
+  EXPECT_EQ(t.stop(), 0);
+}
+
+TEST(IoStallSensor, NoStallOnIdleOrNormallyBusyDisk) {
+  MEND_REQUIRE_ROOT();
+  TempDir dir;
+  LoopFs lfs(dir.path(), "ext4", "256M", /*direct_io=*/true);
+  TraceRunner t({"--sensors", "io", "--io-latency-threshold", "100ms", "--io-duration", "1s"});
+  ASSERT_TRUE(t.wait_ready()) << t.err();
+  std::this_thread::sleep_for(2s);  // idle
+  auto r = run({"fio", "--name=busy", "--filename=" + lfs.mnt() + "/f", "--size=64M",
+                "--rw=randrw", "--bs=4k", "--direct=1", "--ioengine=psync", "--runtime=4",
+                "--time_based", "--output-format=terse"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::this_thread::sleep_for(1500ms);
+  for (const auto& e : t.events())
+    if (auto* s = as<IoStall>(e))
+      ADD_FAILURE() << "false io_stall on " << s->device << " p99=" << s->p99_us;
+  EXPECT_EQ(t.stop(), 0);
+  EXPECT_NE(t.err().find("\"sensor\":\"io\",\"enabled\":true"), std::string::npos) << t.err();
+}
+
+TEST(Degradation, MissingTracepointDisablesOnlyItsSensor) {
+  MEND_REQUIRE_ROOT();
+  TempDir dir;
+  LoopFs lfs(dir.path(), "ext4", "32M");
+  TraceRunner t({"--sensors", "oom,fs", "--pretend-missing", "tp_btf/mark_victim"});
+  ASSERT_TRUE(t.wait_ready()) << t.err();
+  EXPECT_NE(t.err().find("oom sensor disabled: kernel lacks tp_btf/mark_victim"),
+            std::string::npos)
+      << t.err();
+  pid_t dd = spawn_in({}, {"dd", "if=/dev/zero", "of=" + lfs.mnt() + "/fill", "bs=1M"});
+  wait_exit(dd);
+  auto e = t.wait_for([&](const Event& ev) { return as<FsEnospc>(ev) != nullptr; }, 10s);
+  EXPECT_TRUE(e) << "the fs sensor must keep running\n" << t.err();
+  EXPECT_EQ(t.stop(), 0);
+}
+
+TEST(Degradation, NoSensorAtAllIsAnError) {
+  MEND_REQUIRE_ROOT();
+  auto r = run({MENDD_PATH, "--trace", "--config", "/dev/null", "--sensors", "oom",
+                "--pretend-missing", "btf"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("oom sensor disabled: kernel lacks btf"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no sensor could start"), std::string::npos) << r.err;
+}
+
+TEST(BadInput, NotRootIsAClearError) {
+  MEND_REQUIRE_ROOT();
+  TempDir dir;
+  std::string out = dir.path() + "/err";
+  // nobody (65534), no capabilities.
+  pid_t p = fork();
+  if (p == 0) {
+    int fd = open(out.c_str(), O_WRONLY | O_CREAT, 0666);
+    dup2(fd, 2);
+    if (setgid(65534) != 0 || setuid(65534) != 0)
+      _exit(125);
+    execl(MENDD_PATH, MENDD_PATH, "--trace", "--config", "/dev/null", nullptr);
+    _exit(127);
+  }
+  EXPECT_EQ(wait_exit(p), 1);
+  std::ifstream f(out);
+  std::string err((std::istreambuf_iterator<char>(f)), {});
+  EXPECT_NE(err.find("CAP_BPF"), std::string::npos) << err;
+}
+
+TEST(BadInput, MalformedFlagsAndConfigAreClearErrors) {
+  MEND_REQUIRE_ROOT();
+  auto r = run({MENDD_PATH, "--trace", "--config", "/dev/null", "--io-latency-threshold", "fast"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("invalid duration"), std::string::npos) << r.err;
+
+  r = run({MENDD_PATH, "--trace", "--config", "/dev/null", "--fs-used-threshold", "150%"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("out of range"), std::string::npos) << r.err;
+
+  r = run({MENDD_PATH, "--trace", "--config", "/dev/null", "--sensors", "oom,gpu"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("unknown sensor \"gpu\""), std::string::npos) << r.err;
+
+  TempDir dir;
+  std::string cfg = dir.path() + "/mend.yaml";
+  std::ofstream(cfg) << "sensors:\n  io:\n    latency_threshold: soon\n";
+  r = run({MENDD_PATH, "--check-config", "--config", cfg});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find(cfg + ":3:24: sensors.io.latency_threshold: invalid duration"),
+            std::string::npos)
+      << r.err;
+  std::ofstream(cfg) << "sensors:\n  io:\n    latency_threshold: 300ms\n";
+  r = run({MENDD_PATH, "--check-config", "--config", cfg});
+  EXPECT_EQ(r.status, 0) << r.err;
+}

@@ -1,0 +1,49 @@
+// Runs the real `mendd --trace` and collects the events it prints.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mend/event.h"
+
+namespace mend::test {
+
+class TraceRunner {
+ public:
+  explicit TraceRunner(std::vector<std::string> args);
+  ~TraceRunner();
+
+  // Waits until mendd says its probes are attached. False if it exited first.
+  bool wait_ready(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  // Waits for an event matching `pred`; returns it, or nullopt on timeout.
+  std::optional<Event> wait_for(const std::function<bool(const Event&)>& pred,
+                                std::chrono::milliseconds timeout);
+  std::vector<Event> events();
+  // SIGTERM, wait; returns the exit code.
+  int stop();
+  std::string err();
+  int exit_code() const { return exit_code_; }
+
+ private:
+  void reader(int fd, bool is_stdout);
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Event> events_;
+  std::string err_;
+  std::vector<std::string> bad_lines_;
+  bool out_closed_ = false;
+  std::thread out_thread_, err_thread_;
+  int cleanup_ = 0;
+};
+
+}  // namespace mend::test
