@@ -1,7 +1,7 @@
 // mendd: the mend agent. This build runs the sensors (`--trace`) and validates the
 // configuration (`--check-config`); correlation, policy and remedies land in later stages.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <atomic>
 #include <csignal>
@@ -23,7 +23,9 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-void on_signal(int) { g_stop.store(true); }
+void on_signal(int) {
+  g_stop.store(true);
+}
 
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
@@ -75,8 +77,8 @@ int main(int argc, char** argv) {
   std::optional<uint64_t> io_threshold_ns, io_duration_ns, interval_ns, fs_horizon_ns;
   std::optional<double> fs_used_pct;
 
-  auto* cfg_opt = app.add_option("-c,--config", config_path, "Agent configuration file")
-                      ->capture_default_str();
+  auto* cfg_opt =
+      app.add_option("-c,--config", config_path, "Agent configuration file")->capture_default_str();
   app.add_flag("--trace", trace,
                "Run the sensors only and print one JSON event per line on stdout");
   app.add_flag("--check-config", check_config,

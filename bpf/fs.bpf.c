@@ -56,9 +56,9 @@ struct {
 enum arg_kind { ARG_NONE = 0, ARG_FD, ARG_PATH, ARG_DIRFD_PATH };
 struct arg_loc {
 	__u8 kind;
-	__u8 idx;     /* fd, or path when ARG_PATH */
+	__u8 idx;      /* fd, or path when ARG_PATH */
 	__u8 path_idx; /* path for ARG_DIRFD_PATH (idx is the dirfd) */
-	__u8 writes;  /* a positive return value is a byte count written to the fd */
+	__u8 writes;   /* a positive return value is a byte count written to the fd */
 };
 
 static __always_inline struct arg_loc syscall_args(long nr)
@@ -66,7 +66,7 @@ static __always_inline struct arg_loc syscall_args(long nr)
 	struct arg_loc a = {};
 #if defined(__TARGET_ARCH_x86)
 	switch (nr) {
-	case 1:   /* write */
+	case 1:	  /* write */
 	case 18:  /* pwrite64 */
 	case 20:  /* writev */
 	case 296: /* pwritev */
@@ -83,10 +83,10 @@ static __always_inline struct arg_loc syscall_args(long nr)
 	case 74:  /* fsync */
 	case 75:  /* fdatasync */
 	case 277: /* sync_file_range */
-	case 3:   /* close (NFS, delayed allocation) */
+	case 3:	  /* close (NFS, delayed allocation) */
 		a.kind = ARG_FD, a.idx = 0;
 		break;
-	case 2:   /* open */
+	case 2:	  /* open */
 	case 85:  /* creat */
 	case 83:  /* mkdir */
 	case 133: /* mknod */
@@ -116,10 +116,14 @@ static __always_inline unsigned long syscall_arg(struct pt_regs *regs, int idx)
 {
 #if defined(__TARGET_ARCH_x86)
 	switch (idx) {
-	case 0: return BPF_CORE_READ(regs, di);
-	case 1: return BPF_CORE_READ(regs, si);
-	case 2: return BPF_CORE_READ(regs, dx);
-	case 3: return BPF_CORE_READ(regs, r10);
+	case 0:
+		return BPF_CORE_READ(regs, di);
+	case 1:
+		return BPF_CORE_READ(regs, si);
+	case 2:
+		return BPF_CORE_READ(regs, dx);
+	case 3:
+		return BPF_CORE_READ(regs, r10);
 	}
 #endif
 	return 0;
@@ -153,9 +157,9 @@ static __always_inline void count_write(struct task_struct *task, int fd, long b
 		return;
 	dev_t dev = file_dev(f);
 	struct mend_writer_key k = {
-		.cgroup_id = bpf_get_current_cgroup_id(),
-		.dev_major = mend_dev_major(dev),
-		.dev_minor = mend_dev_minor(dev),
+	    .cgroup_id = bpf_get_current_cgroup_id(),
+	    .dev_major = mend_dev_major(dev),
+	    .dev_minor = mend_dev_minor(dev),
 	};
 	struct mend_writer_val *v = bpf_map_lookup_elem(&writers, &k);
 	if (v) {
@@ -189,8 +193,10 @@ static __always_inline void report_error(struct task_struct *task, struct pt_reg
 		char first = 0;
 		bpf_probe_read_user(&first, 1, upath);
 		if (first != '/') {
-			/* Relative: the filesystem is the one of the directory it is relative to. */
-			int dirfd = a.kind == ARG_DIRFD_PATH ? (int)syscall_arg(regs, a.idx) : AT_FDCWD;
+			/* Relative: the filesystem is the one of the directory it is relative to.
+			 */
+			int dirfd =
+			    a.kind == ARG_DIRFD_PATH ? (int)syscall_arg(regs, a.idx) : AT_FDCWD;
 			if (dirfd == AT_FDCWD)
 				dev = BPF_CORE_READ(task, fs, pwd.dentry, d_sb, s_dev);
 			else
@@ -201,10 +207,10 @@ static __always_inline void report_error(struct task_struct *task, struct pt_reg
 	__u64 now = bpf_ktime_get_ns();
 	__u64 folded = 0;
 	struct fold_key fk = {
-		.tgid = bpf_get_current_pid_tgid() >> 32,
-		.err = err,
-		.dev_major = mend_dev_major(dev),
-		.dev_minor = mend_dev_minor(dev),
+	    .tgid = bpf_get_current_pid_tgid() >> 32,
+	    .err = err,
+	    .dev_major = mend_dev_major(dev),
+	    .dev_minor = mend_dev_minor(dev),
 	};
 	struct fold_val *fv = bpf_map_lookup_elem(&folds, &fk);
 	if (fv) {

@@ -84,10 +84,10 @@ int BPF_PROG(handle_rq_issue, struct request *rq)
 	if (!disk)
 		return 0;
 	struct inflight_val v = {
-		.issue_ns = bpf_ktime_get_ns(),
-		.cgroup_id = rq_cgroup_id(rq),
-		.major = BPF_CORE_READ(disk, major),
-		.minor = BPF_CORE_READ(disk, first_minor),
+	    .issue_ns = bpf_ktime_get_ns(),
+	    .cgroup_id = rq_cgroup_id(rq),
+	    .major = BPF_CORE_READ(disk, major),
+	    .minor = BPF_CORE_READ(disk, first_minor),
 	};
 	__u64 key = (__u64)rq;
 	if (bpf_map_update_elem(&inflight, &key, &v, BPF_ANY) != 0)

@@ -48,12 +48,12 @@ static __always_inline void mend_capture_cgroup(struct cgroup *cgrp, struct mend
 }
 
 /* Stats counters: one per-CPU array per program object, indexed by enum mend_stat. */
-#define MEND_DEFINE_STATS()                                   \
-	struct {                                                  \
-		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);              \
-		__uint(max_entries, MEND_STAT_MAX);                   \
-		__type(key, __u32);                                   \
-		__type(value, __u64);                                 \
+#define MEND_DEFINE_STATS()                                                                        \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                           \
+		__uint(max_entries, MEND_STAT_MAX);                                                \
+		__type(key, __u32);                                                                \
+		__type(value, __u64);                                                              \
 	} stats SEC(".maps")
 
 static __always_inline void mend_stat_inc(void *map, __u32 idx)
@@ -73,18 +73,41 @@ static __always_inline __u32 mend_hist_bucket(__u64 us)
 	 * lowering __builtin_clzll for it. */
 	__u32 p = 0;
 	__u64 v = us;
-	if (v >> 32) { v >>= 32; p += 32; }
-	if (v >> 16) { v >>= 16; p += 16; }
-	if (v >> 8) { v >>= 8; p += 8; }
-	if (v >> 4) { v >>= 4; p += 4; }
-	if (v >> 2) { v >>= 2; p += 2; }
-	if (v >> 1) { p += 1; }
+	if (v >> 32) {
+		v >>= 32;
+		p += 32;
+	}
+	if (v >> 16) {
+		v >>= 16;
+		p += 16;
+	}
+	if (v >> 8) {
+		v >>= 8;
+		p += 8;
+	}
+	if (v >> 4) {
+		v >>= 4;
+		p += 4;
+	}
+	if (v >> 2) {
+		v >>= 2;
+		p += 2;
+	}
+	if (v >> 1) {
+		p += 1;
+	}
 	__u32 sub = (us >> (p - MEND_HIST_SUB_BITS)) & 3;
 	__u32 b = 4 * (p - 1) + sub;
 	return b < MEND_HIST_BUCKETS ? b : MEND_HIST_BUCKETS - 1;
 }
 
-static __always_inline __u32 mend_dev_major(dev_t dev) { return dev >> 20; }
-static __always_inline __u32 mend_dev_minor(dev_t dev) { return dev & ((1U << 20) - 1); }
+static __always_inline __u32 mend_dev_major(dev_t dev)
+{
+	return dev >> 20;
+}
+static __always_inline __u32 mend_dev_minor(dev_t dev)
+{
+	return dev & ((1U << 20) - 1);
+}
 
 #endif

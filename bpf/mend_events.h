@@ -31,7 +31,7 @@ enum mend_event_kind {
 };
 
 struct mend_cgroup_path {
-	__u32 depth;     /* components captured */
+	__u32 depth;	 /* components captured */
 	__u32 truncated; /* 1 when the path had more than MEND_CG_LEVELS components */
 	char names[MEND_CG_LEVELS][MEND_CG_NAME_LEN]; /* names[0] is the leaf */
 };
@@ -54,22 +54,23 @@ struct mend_oom_event {
 	__u32 _pad;
 	char comm[MEND_COMM_LEN];
 	char trigger_comm[MEND_COMM_LEN];
-	struct mend_cgroup_path memcg;   /* memory controller hierarchy (v1 memory or v2) */
-	struct mend_cgroup_path dfl_cg;  /* default (v2/unified) hierarchy: where systemd puts units */
+	struct mend_cgroup_path memcg; /* memory controller hierarchy (v1 memory or v2) */
+	struct mend_cgroup_path
+	    dfl_cg; /* default (v2/unified) hierarchy: where systemd puts units */
 };
 
 struct mend_fs_error_event {
 	__u32 kind; /* MEND_EV_FS_ERROR */
 	__u32 pid;
 	__u32 tid;
-	__s32 err;      /* positive errno: 28 ENOSPC, 122 EDQUOT */
+	__s32 err; /* positive errno: 28 ENOSPC, 122 EDQUOT */
 	__u64 ts_ns;
 	__u64 cgroup_id; /* v2 cgroup id of the writer */
 	__u32 syscall_nr;
 	__u32 dev_major; /* 0:0 when the syscall has no file descriptor to look at */
 	__u32 dev_minor;
-	__u32 has_path;  /* path[] holds the syscall's user path argument */
-	__u64 folded;    /* failures of this (process, fs, errno) folded into this record */
+	__u32 has_path; /* path[] holds the syscall's user path argument */
+	__u64 folded;	/* failures of this (process, fs, errno) folded into this record */
 	char comm[MEND_COMM_LEN];
 	char path[MEND_PATH_LEN];
 	struct mend_cgroup_path dfl_cg;
@@ -91,7 +92,7 @@ struct mend_writer_val {
 struct mend_dev_lat {
 	__u64 count;
 	__u64 sum_us;
-	__u64 slow;   /* completions at or over the slow threshold */
+	__u64 slow; /* completions at or over the slow threshold */
 	__u64 hist[MEND_HIST_BUCKETS];
 };
 
@@ -121,9 +122,9 @@ struct mend_io_cg_val {
 
 /* Index of each per-sensor counter in the `stats` array maps. */
 enum mend_stat {
-	MEND_STAT_RB_DROPS = 0,     /* ring buffer full: event lost */
-	MEND_STAT_MAP_FULL = 1,     /* an aggregation map was full: sample lost */
-	MEND_STAT_EVENTS = 2,       /* events submitted */
+	MEND_STAT_RB_DROPS = 0, /* ring buffer full: event lost */
+	MEND_STAT_MAP_FULL = 1, /* an aggregation map was full: sample lost */
+	MEND_STAT_EVENTS = 2,	/* events submitted */
 	MEND_STAT_MAX = 4,
 };
 

@@ -42,7 +42,8 @@ class Loader {
         std::string known;
         for (const auto& [k, f] : handlers)
           known += (known.empty() ? "" : ", ") + k;
-        fail(kv.first, "unknown key \"" + (where.empty() ? key : where + "." + key) + "\" (known: " + known + ")");
+        fail(kv.first, "unknown key \"" + (where.empty() ? key : where + "." + key) +
+                           "\" (known: " + known + ")");
       }
       h->second(kv.second);
     }
@@ -138,21 +139,29 @@ class Loader {
                     duration(v, "sensors.io.latency_threshold", 100000ull, hour) / 1000;
               }},
              {"window",
-              [&](const YAML::Node& v) { c.window_ns = duration(v, "sensors.io.window", 10 * ms, hour); }},
+              [&](const YAML::Node& v) {
+                c.window_ns = duration(v, "sensors.io.window", 10 * ms, hour);
+              }},
              {"duration",
-              [&](const YAML::Node& v) { c.duration_ns = duration(v, "sensors.io.duration", 0, hour); }},
+              [&](const YAML::Node& v) {
+                c.duration_ns = duration(v, "sensors.io.duration", 0, hour);
+              }},
              {"clear_after",
               [&](const YAML::Node& v) {
                 c.clear_after_ns = duration(v, "sensors.io.clear_after", 0, hour);
               }},
              {"clear_ratio",
-              [&](const YAML::Node& v) { c.clear_ratio = number(v, "sensors.io.clear_ratio", 0.1, 1); }},
+              [&](const YAML::Node& v) {
+                c.clear_ratio = number(v, "sensors.io.clear_ratio", 0.1, 1);
+              }},
              {"min_ios",
               [&](const YAML::Node& v) {
                 c.min_ios = static_cast<uint64_t>(number(v, "sensors.io.min_ios", 1, 1e9));
               }},
              {"reminder",
-              [&](const YAML::Node& v) { c.reminder_ns = duration(v, "sensors.io.reminder", 0, 24 * hour); }},
+              [&](const YAML::Node& v) {
+                c.reminder_ns = duration(v, "sensors.io.reminder", 0, 24 * hour);
+              }},
              {"top_units", [&](const YAML::Node& v) {
                 c.top_units = static_cast<uint32_t>(number(v, "sensors.io.top_units", 1, 100));
               }}});
@@ -160,56 +169,66 @@ class Loader {
 
   void fs(const YAML::Node& n, FsSensorConfig& c) {
     const uint64_t hour = 3600000000000ull;
-    mapping(n, "sensors.fs",
-            {{"used_threshold",
-              [&](const YAML::Node& v) { c.used_pct = percent(v, "sensors.fs.used_threshold"); }},
-             {"inode_threshold",
-              [&](const YAML::Node& v) {
-                c.inode_used_pct = percent(v, "sensors.fs.inode_threshold");
-              }},
-             {"hysteresis",
-              [&](const YAML::Node& v) { c.hysteresis_pct = percent(v, "sensors.fs.hysteresis"); }},
-             {"horizon",
-              [&](const YAML::Node& v) { c.horizon_ns = duration(v, "sensors.fs.horizon", 0, 30 * 24 * hour); }},
-             {"rate_window",
-              [&](const YAML::Node& v) {
-                c.rate_window_ns = duration(v, "sensors.fs.rate_window", 1000000000ull, hour);
-              }},
-             {"min_rate",
-              [&](const YAML::Node& v) { c.min_rate_bps = size(v, "sensors.fs.min_rate"); }},
-             {"reminder",
-              [&](const YAML::Node& v) { c.reminder_ns = duration(v, "sensors.fs.reminder", 0, 24 * hour); }},
-             {"enospc_fold",
-              [&](const YAML::Node& v) {
-                c.enospc_fold_ns = duration(v, "sensors.fs.enospc_fold", 0, 60000000000ull);
-              }},
-             {"top_writers",
-              [&](const YAML::Node& v) {
-                c.top_writers = static_cast<uint32_t>(number(v, "sensors.fs.top_writers", 1, 100));
-              }},
-             {"count_writers",
-              [&](const YAML::Node& v) { c.count_writers = boolean(v, "sensors.fs.count_writers"); }},
-             {"fstypes",
-              [&](const YAML::Node& v) {
-                auto l = strings(v, "sensors.fs.fstypes");
-                c.fstypes = std::set<std::string>(l.begin(), l.end());
-              }},
-             {"exclude_mounts", [&](const YAML::Node& v) {
-                c.exclude_mounts = strings(v, "sensors.fs.exclude_mounts");
-              }}});
+    mapping(
+        n, "sensors.fs",
+        {{"used_threshold",
+          [&](const YAML::Node& v) { c.used_pct = percent(v, "sensors.fs.used_threshold"); }},
+         {"inode_threshold",
+          [&](const YAML::Node& v) {
+            c.inode_used_pct = percent(v, "sensors.fs.inode_threshold");
+          }},
+         {"hysteresis",
+          [&](const YAML::Node& v) { c.hysteresis_pct = percent(v, "sensors.fs.hysteresis"); }},
+         {"horizon",
+          [&](const YAML::Node& v) {
+            c.horizon_ns = duration(v, "sensors.fs.horizon", 0, 30 * 24 * hour);
+          }},
+         {"rate_window",
+          [&](const YAML::Node& v) {
+            c.rate_window_ns = duration(v, "sensors.fs.rate_window", 1000000000ull, hour);
+          }},
+         {"min_rate",
+          [&](const YAML::Node& v) { c.min_rate_bps = size(v, "sensors.fs.min_rate"); }},
+         {"reminder",
+          [&](const YAML::Node& v) {
+            c.reminder_ns = duration(v, "sensors.fs.reminder", 0, 24 * hour);
+          }},
+         {"enospc_fold",
+          [&](const YAML::Node& v) {
+            c.enospc_fold_ns = duration(v, "sensors.fs.enospc_fold", 0, 60000000000ull);
+          }},
+         {"top_writers",
+          [&](const YAML::Node& v) {
+            c.top_writers = static_cast<uint32_t>(number(v, "sensors.fs.top_writers", 1, 100));
+          }},
+         {"count_writers",
+          [&](const YAML::Node& v) { c.count_writers = boolean(v, "sensors.fs.count_writers"); }},
+         {"fstypes",
+          [&](const YAML::Node& v) {
+            auto l = strings(v, "sensors.fs.fstypes");
+            c.fstypes = std::set<std::string>(l.begin(), l.end());
+          }},
+         {"exclude_mounts", [&](const YAML::Node& v) {
+            c.exclude_mounts = strings(v, "sensors.fs.exclude_mounts");
+          }}});
     if (c.hysteresis_pct >= c.used_pct)
       fail(n, "sensors.fs.hysteresis must be smaller than used_threshold");
   }
 
   void psi(const YAML::Node& n, PsiSensorConfig& c) {
-    mapping(n, "sensors.psi",
-            {{"cpu", [&](const YAML::Node& v) { c.cpu_some_avg10 = number(v, "sensors.psi.cpu", 0, 100); }},
-             {"memory",
-              [&](const YAML::Node& v) { c.memory_some_avg10 = number(v, "sensors.psi.memory", 0, 100); }},
-             {"io", [&](const YAML::Node& v) { c.io_some_avg10 = number(v, "sensors.psi.io", 0, 100); }},
-             {"hysteresis", [&](const YAML::Node& v) {
-                c.hysteresis = number(v, "sensors.psi.hysteresis", 0, 100);
-              }}});
+    mapping(
+        n, "sensors.psi",
+        {{"cpu",
+          [&](const YAML::Node& v) { c.cpu_some_avg10 = number(v, "sensors.psi.cpu", 0, 100); }},
+         {"memory",
+          [&](const YAML::Node& v) {
+            c.memory_some_avg10 = number(v, "sensors.psi.memory", 0, 100);
+          }},
+         {"io",
+          [&](const YAML::Node& v) { c.io_some_avg10 = number(v, "sensors.psi.io", 0, 100); }},
+         {"hysteresis", [&](const YAML::Node& v) {
+            c.hysteresis = number(v, "sensors.psi.hysteresis", 0, 100);
+          }}});
   }
 
   AgentConfig load(const std::string& text) {

@@ -8,7 +8,9 @@
 
 namespace mend {
 
-std::string bounded_string(const char* s, size_t max) { return std::string(s, strnlen(s, max)); }
+std::string bounded_string(const char* s, size_t max) {
+  return std::string(s, strnlen(s, max));
+}
 
 std::string join_cgroup_path(const mend_cgroup_path& p) {
   uint32_t depth = p.depth > MEND_CG_LEVELS ? MEND_CG_LEVELS : p.depth;
@@ -23,13 +25,28 @@ std::string join_cgroup_path(const mend_cgroup_path& p) {
 }
 
 std::string syscall_name(uint32_t nr) {
-  static const std::map<uint32_t, const char*> kNames = {
-      {1, "write"},          {2, "open"},        {3, "close"},      {18, "pwrite64"},
-      {20, "writev"},        {40, "sendfile"},   {74, "fsync"},     {75, "fdatasync"},
-      {77, "ftruncate"},     {83, "mkdir"},      {85, "creat"},     {133, "mknod"},
-      {257, "openat"},       {258, "mkdirat"},   {259, "mknodat"},  {275, "splice"},
-      {277, "sync_file_range"}, {285, "fallocate"}, {296, "pwritev"}, {326, "copy_file_range"},
-      {328, "pwritev2"},     {437, "openat2"}};
+  static const std::map<uint32_t, const char*> kNames = {{1, "write"},
+                                                         {2, "open"},
+                                                         {3, "close"},
+                                                         {18, "pwrite64"},
+                                                         {20, "writev"},
+                                                         {40, "sendfile"},
+                                                         {74, "fsync"},
+                                                         {75, "fdatasync"},
+                                                         {77, "ftruncate"},
+                                                         {83, "mkdir"},
+                                                         {85, "creat"},
+                                                         {133, "mknod"},
+                                                         {257, "openat"},
+                                                         {258, "mkdirat"},
+                                                         {259, "mknodat"},
+                                                         {275, "splice"},
+                                                         {277, "sync_file_range"},
+                                                         {285, "fallocate"},
+                                                         {296, "pwritev"},
+                                                         {326, "copy_file_range"},
+                                                         {328, "pwritev2"},
+                                                         {437, "openat2"}};
   auto it = kNames.find(nr);
   return it != kNames.end() ? it->second : "syscall_" + std::to_string(nr);
 }

@@ -28,8 +28,8 @@ std::vector<std::pair<K, V>> dump_map(int map_fd, uint32_t max_entries) {
   std::vector<V> vals(max_entries);
   K out_batch{};
   uint32_t count = max_entries;
-  int err = bpf_map_lookup_batch(map_fd, nullptr, &out_batch, keys.data(), vals.data(), &count,
-                                 nullptr);
+  int err =
+      bpf_map_lookup_batch(map_fd, nullptr, &out_batch, keys.data(), vals.data(), &count, nullptr);
   if (err == 0 || errno == ENOENT) {
     for (uint32_t i = 0; i < count; ++i)
       out.emplace_back(keys[i], vals[i]);

@@ -45,8 +45,8 @@ std::string CgroupNames::lookup(const std::string& root,
   struct stat st {};
   if (::stat(root.c_str(), &st) == 0)
     cache[st.st_ino] = "/";
-  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied,
-                                                  ec);
+  for (auto it = fs::recursive_directory_iterator(
+           root, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (!it->is_directory(ec) || it->is_symlink(ec))
       continue;

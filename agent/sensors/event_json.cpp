@@ -8,8 +8,8 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array<std::string_view, 6> kTypeNames = {"oom_kill", "fs_enospc", "fs_fill",
-                                                       "io_stall", "unit_state", "psi"};
+constexpr std::array<std::string_view, 6> kTypeNames = {"oom_kill", "fs_enospc",  "fs_fill",
+                                                        "io_stall", "unit_state", "psi"};
 
 json payload_json(const OomKill& p) {
   return {{"pid", p.pid},
@@ -26,10 +26,9 @@ json payload_json(const OomKill& p) {
 }
 
 json payload_json(const FsEnospc& p) {
-  return {{"pid", p.pid},         {"comm", p.comm},     {"cgroup", p.cgroup},
-          {"unit", p.unit},       {"mount", p.mount},   {"device", p.device},
-          {"syscall", p.syscall}, {"errno", p.err},     {"path", p.path},
-          {"folded", p.folded}};
+  return {{"pid", p.pid},     {"comm", p.comm},     {"cgroup", p.cgroup},   {"unit", p.unit},
+          {"mount", p.mount}, {"device", p.device}, {"syscall", p.syscall}, {"errno", p.err},
+          {"path", p.path},   {"folded", p.folded}};
 }
 
 json payload_json(const FsFill& p) {
@@ -58,18 +57,12 @@ json payload_json(const IoStall& p) {
                      {"ios", u.ios},
                      {"bytes", u.bytes},
                      {"slow_ios", u.slow_ios}});
-  return {{"device", p.device},
-          {"name", p.name},
-          {"mount", p.mount},
-          {"mounts", p.mounts},
-          {"p50_us", p.p50_us},
-          {"p99_us", p.p99_us},
-          {"max_us", p.max_us},
-          {"oldest_inflight_us", p.oldest_inflight_us},
-          {"ios", p.ios},
-          {"psi_io_some_avg10", p.psi_io_some_avg10},
-          {"state", p.state},
-          {"top_units", units}};
+  return {{"device", p.device}, {"name", p.name},
+          {"mount", p.mount},   {"mounts", p.mounts},
+          {"p50_us", p.p50_us}, {"p99_us", p.p99_us},
+          {"max_us", p.max_us}, {"oldest_inflight_us", p.oldest_inflight_us},
+          {"ios", p.ios},       {"psi_io_some_avg10", p.psi_io_some_avg10},
+          {"state", p.state},   {"top_units", units}};
 }
 
 json payload_json(const UnitState& p) {
@@ -247,7 +240,9 @@ Result<Event> decode(const json& j, uint64_t ts) {
 
 }  // namespace
 
-std::string_view to_string(EventType t) { return kTypeNames.at(static_cast<size_t>(t)); }
+std::string_view to_string(EventType t) {
+  return kTypeNames.at(static_cast<size_t>(t));
+}
 
 json to_json(const Event& e) {
   json j = std::visit([](const auto& p) { return payload_json(p); }, e.payload);
@@ -256,7 +251,9 @@ json to_json(const Event& e) {
   return j;
 }
 
-std::string to_json_line(const Event& e) { return to_json(e).dump(); }
+std::string to_json_line(const Event& e) {
+  return to_json(e).dump();
+}
 
 Result<Event> event_from_json(const json& j) {
   if (!j.is_object())

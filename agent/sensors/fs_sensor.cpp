@@ -64,9 +64,10 @@ class FsSensor final : public Sensor {
       // Usage sampling needs no kernel support: keep fs_fill, without ENOSPC events and
       // without writer attribution.
       kernel_reason_ = "kernel lacks " + missing;
-      spdlog::warn("fs sensor: ENOSPC/EDQUOT events and top writers disabled: {}; usage "
-                   "sampling continues",
-                   kernel_reason_);
+      spdlog::warn(
+          "fs sensor: ENOSPC/EDQUOT events and top writers disabled: {}; usage "
+          "sampling continues",
+          kernel_reason_);
       return {};
     }
     skel_ = fs_bpf__open();
@@ -253,8 +254,11 @@ class FsSensor final : public Sensor {
     f.eta_full_s = eta;
     f.state = v == Verdict::Clear ? "cleared" : "firing";
     f.reason = v == Verdict::Clear ? "" : (reason.empty() ? st.reason : reason);
-    if (v != Verdict::Clear && skel_)
+    if (v != Verdict::Clear && skel_ && cfg_.count_writers) {
+      // A fast fill can cross the threshold between two periodic snapshots: take one now.
+      snapshot_writers(now);
       f.top_writers = top_writers(m.major, m.minor);
+    }
     ++events_;
     emit(Event{now, std::move(f)});
   }

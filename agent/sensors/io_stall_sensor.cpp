@@ -86,8 +86,9 @@ class IoStallSensor final : public Sensor {
   }
 
   void tick(uint64_t now, const EventSink& emit) override {
-    const uint64_t window_ticks = std::max<uint64_t>(
-        1, (cfg_.window_ns + ctx_.config->sample_interval_ns - 1) / ctx_.config->sample_interval_ns);
+    const uint64_t window_ticks =
+        std::max<uint64_t>(1, (cfg_.window_ns + ctx_.config->sample_interval_ns - 1) /
+                                  ctx_.config->sample_interval_ns);
 
     // Interval deltas per device.
     auto lat = dump_map<mend_dev_key, mend_dev_lat>(bpf_map__fd(skel_->maps.dev_lat), 256);
@@ -116,8 +117,7 @@ class IoStallSensor final : public Sensor {
 
     // Oldest in-flight request per device.
     std::map<DevKey, uint64_t> oldest_us;
-    auto inflight =
-        dump_map<uint64_t, InflightVal>(bpf_map__fd(skel_->maps.inflight), 16384);
+    auto inflight = dump_map<uint64_t, InflightVal>(bpf_map__fd(skel_->maps.inflight), 16384);
     for (const auto& [rq, v] : inflight) {
       uint64_t age = now > v.issue_ns ? (now - v.issue_ns) / 1000 : 0;
       auto& o = oldest_us[{v.major, v.minor}];
@@ -253,8 +253,8 @@ class IoStallSensor final : public Sensor {
       return out;
     for (int i = 1; i < 64; ++i) {
       for (const std::string& sep : {std::string(""), std::string("p")}) {
-        std::ifstream f(ctx_.sysfs + "/class/block/" + name + "/" + name + sep +
-                        std::to_string(i) + "/dev");
+        std::ifstream f(ctx_.sysfs + "/class/block/" + name + "/" + name + sep + std::to_string(i) +
+                        "/dev");
         uint32_t ma = 0, mi = 0;
         char colon = 0;
         if (f >> ma >> colon >> mi && colon == ':')

@@ -11,7 +11,9 @@ namespace mend {
 KernelFeatures::KernelFeatures(std::set<std::string> pretend_missing, std::string procfs)
     : pretend_missing_(std::move(pretend_missing)), procfs_(std::move(procfs)) {}
 
-KernelFeatures::~KernelFeatures() { release(); }
+KernelFeatures::~KernelFeatures() {
+  release();
+}
 
 void KernelFeatures::release() {
   if (vmlinux_)

@@ -16,8 +16,7 @@ namespace mend {
 class KernelFeatures {
  public:
   // `pretend_missing`: feature names to report as absent (fault injection for tests).
-  explicit KernelFeatures(std::set<std::string> pretend_missing = {},
-                          std::string procfs = "/proc");
+  explicit KernelFeatures(std::set<std::string> pretend_missing = {}, std::string procfs = "/proc");
   ~KernelFeatures();
   KernelFeatures(const KernelFeatures&) = delete;
   KernelFeatures& operator=(const KernelFeatures&) = delete;

@@ -46,7 +46,8 @@ inline uint64_t hist_quantile(const LatencyHist& h, double q) {
       continue;
     if (static_cast<double>(seen + h[b]) >= rank) {
       double lo = static_cast<double>(hist_bucket_lower(b));
-      double hi = b + 1 < MEND_HIST_BUCKETS ? static_cast<double>(hist_bucket_lower(b + 1)) : lo * 2;
+      double hi =
+          b + 1 < MEND_HIST_BUCKETS ? static_cast<double>(hist_bucket_lower(b + 1)) : lo * 2;
       double frac = (rank - static_cast<double>(seen)) / static_cast<double>(h[b]);
       return static_cast<uint64_t>(lo + (hi - lo) * frac);
     }

@@ -13,11 +13,11 @@ namespace mend {
 struct Mount {
   uint32_t major = 0;
   uint32_t minor = 0;
-  std::string root;        // root of the mount within its filesystem
+  std::string root;  // root of the mount within its filesystem
   std::string mountpoint;
   std::string fstype;
   std::string source;
-  std::string options;     // per-mount options
+  std::string options;  // per-mount options
   std::string super_options;
 
   std::string device() const { return std::to_string(major) + ":" + std::to_string(minor); }

@@ -63,7 +63,7 @@ class PsiSensor final : public Sensor {
       PsiReading r = read_psi(ctx_.procfs, name);
       if (r.some_avg10 < 0)
         continue;
-      double thr = name == "cpu" ? cfg_.cpu_some_avg10
+      double thr = name == "cpu"      ? cfg_.cpu_some_avg10
                    : name == "memory" ? cfg_.memory_some_avg10
                                       : cfg_.io_some_avg10;
       Verdict v = alarm.update(now, r.some_avg10 >= thr, r.some_avg10 < thr - cfg_.hysteresis);

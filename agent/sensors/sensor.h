@@ -39,10 +39,10 @@ struct SensorStats {
   std::string name;
   bool enabled = false;
   std::string disabled_reason;
-  uint64_t events = 0;          // events emitted to the pipeline
-  uint64_t kernel_drops = 0;    // records the kernel could not deliver (ring buffer full)
-  uint64_t map_full = 0;        // aggregation samples lost to a full BPF map
-  uint64_t decode_errors = 0;   // records userspace could not decode
+  uint64_t events = 0;         // events emitted to the pipeline
+  uint64_t kernel_drops = 0;   // records the kernel could not deliver (ring buffer full)
+  uint64_t map_full = 0;       // aggregation samples lost to a full BPF map
+  uint64_t decode_errors = 0;  // records userspace could not decode
 };
 
 class Sensor {
@@ -76,7 +76,7 @@ class SensorRegistry {
   std::map<std::string, SensorFactory> factories_;
 };
 
-#define MEND_REGISTER_SENSOR(name, factory) \
+#define MEND_REGISTER_SENSOR(name, factory)         \
   static const bool mend_sensor_registered_##name = \
       ::mend::SensorRegistry::instance().add(#name, factory)
 

@@ -22,19 +22,19 @@ struct IoSensorConfig {
 
 struct FsSensorConfig {
   bool enabled = true;
-  double used_pct = 90;                    // space threshold
-  double inode_used_pct = 90;              // inode threshold
-  double hysteresis_pct = 5;               // clear only this many points under
-  uint64_t horizon_ns = 600000000000;      // fire when time-to-full falls under this
-  uint64_t rate_window_ns = 10000000000;   // fill rate is the slope over this window
-  uint64_t min_rate_bps = 4096;            // slower is "not filling"
+  double used_pct = 90;                   // space threshold
+  double inode_used_pct = 90;             // inode threshold
+  double hysteresis_pct = 5;              // clear only this many points under
+  uint64_t horizon_ns = 600000000000;     // fire when time-to-full falls under this
+  uint64_t rate_window_ns = 10000000000;  // fill rate is the slope over this window
+  uint64_t min_rate_bps = 4096;           // slower is "not filling"
   uint64_t reminder_ns = 30000000000;
-  uint64_t enospc_fold_ns = 1000000;       // fold repeated failures of one process and fs
+  uint64_t enospc_fold_ns = 1000000;  // fold repeated failures of one process and fs
   uint32_t top_writers = 5;
   bool count_writers = true;
-  std::set<std::string> fstypes = {"ext2",  "ext3", "ext4",    "xfs",  "btrfs",  "f2fs",
-                                   "vfat",  "exfat", "jfs",    "zfs",  "bcachefs", "nilfs2",
-                                   "ntfs3", "reiserfs"};
+  std::set<std::string> fstypes = {"ext2",     "ext3",   "ext4",  "xfs",     "btrfs",
+                                   "f2fs",     "vfat",   "exfat", "jfs",     "zfs",
+                                   "bcachefs", "nilfs2", "ntfs3", "reiserfs"};
   std::vector<std::string> exclude_mounts;  // mount points never reported
 };
 

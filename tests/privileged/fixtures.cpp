@@ -166,7 +166,9 @@ TempDir::TempDir() {
   });
 }
 
-TempDir::~TempDir() { forget_cleanup(handle_); }
+TempDir::~TempDir() {
+  forget_cleanup(handle_);
+}
 
 LoopFs::LoopFs(const std::string& dir, const std::string& fstype, const std::string& size,
                bool direct_io) {
@@ -176,9 +178,9 @@ LoopFs::LoopFs(const std::string& dir, const std::string& fstype, const std::str
   mnt_ = base + ".mnt";
   fs::create_directories(mnt_);
   must_run({"truncate", "-s", size, image_});
-  std::vector<std::string> mkfs = fstype == "xfs"
-                                      ? std::vector<std::string>{"mkfs.xfs", "-q", "-f", image_}
-                                      : std::vector<std::string>{"mkfs." + fstype, "-q", "-F", image_};
+  std::vector<std::string> mkfs =
+      fstype == "xfs" ? std::vector<std::string>{"mkfs.xfs", "-q", "-f", image_}
+                      : std::vector<std::string>{"mkfs." + fstype, "-q", "-F", image_};
   must_run(mkfs);
   std::vector<std::string> lo = {"losetup", "-f", "--show"};
   if (direct_io)
@@ -201,7 +203,9 @@ LoopFs::LoopFs(const std::string& dir, const std::string& fstype, const std::str
   must_run({"mount", dev_, mnt_});
 }
 
-LoopFs::~LoopFs() { forget_cleanup(handle_); }
+LoopFs::~LoopFs() {
+  forget_cleanup(handle_);
+}
 
 std::string LoopFs::majmin() const {
   struct stat st {};
@@ -209,7 +213,9 @@ std::string LoopFs::majmin() const {
   return std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
 }
 
-std::string LoopFs::name() const { return fs::path(dev_).filename().string(); }
+std::string LoopFs::name() const {
+  return fs::path(dev_).filename().string();
+}
 
 Cgroup::Cgroup(const std::string& hierarchy, const std::string& name)
     : dir_(hierarchy + "/" + name), name_(name) {
@@ -233,7 +239,9 @@ Cgroup::Cgroup(const std::string& hierarchy, const std::string& name)
   });
 }
 
-Cgroup::~Cgroup() { forget_cleanup(handle_); }
+Cgroup::~Cgroup() {
+  forget_cleanup(handle_);
+}
 
 void Cgroup::write(const std::string& file, const std::string& value) const {
   std::ofstream f(dir_ + "/" + file);
@@ -287,7 +295,8 @@ std::string v1_hierarchy(const std::string& controller) {
   std::ifstream f("/proc/self/mountinfo");
   std::string line;
   while (std::getline(f, line))
-    if (line.find(" " + d + " ") != std::string::npos && line.find(" - cgroup ") != std::string::npos)
+    if (line.find(" " + d + " ") != std::string::npos &&
+        line.find(" - cgroup ") != std::string::npos)
       return d;
   return "";
 }

@@ -13,13 +13,13 @@
 namespace mend::test {
 
 // Skips (or, under MEND_REQUIRE_PRIVILEGED=1, fails) when not root.
-#define MEND_REQUIRE_ROOT()                                                          \
-  do {                                                                               \
-    if (auto why = ::mend::test::privileged_unavailable(); !why.empty()) {           \
-      if (::mend::test::privileged_required())                                       \
-        FAIL() << "MEND_REQUIRE_PRIVILEGED=1 but this test cannot run: " << why;     \
-      GTEST_SKIP() << why;                                                           \
-    }                                                                                \
+#define MEND_REQUIRE_ROOT()                                                      \
+  do {                                                                           \
+    if (auto why = ::mend::test::privileged_unavailable(); !why.empty()) {       \
+      if (::mend::test::privileged_required())                                   \
+        FAIL() << "MEND_REQUIRE_PRIVILEGED=1 but this test cannot run: " << why; \
+      GTEST_SKIP() << why;                                                       \
+    }                                                                            \
   } while (0)
 
 std::string privileged_unavailable();
@@ -59,9 +59,9 @@ class LoopFs {
          bool direct_io = false);
   ~LoopFs();
   const std::string& mnt() const { return mnt_; }
-  const std::string& dev() const { return dev_; }         // /dev/loopN
-  std::string majmin() const;                             // "7:N"
-  std::string name() const;                               // "loopN"
+  const std::string& dev() const { return dev_; }  // /dev/loopN
+  std::string majmin() const;                      // "7:N"
+  std::string name() const;                        // "loopN"
   const std::string& image() const { return image_; }
 
  private:

@@ -1,7 +1,7 @@
 // The sensors against the real kernel: real OOM kills, real ENOSPC on loop filesystems, a real
 // I/O stall from a throttled stacked loop device, and the degradation paths.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -61,11 +61,14 @@ TEST(OomSensor, MemcgOomKillIsReportedWithVictimAndCgroup) {
   EXPECT_EQ(k.constraint, "memcg");
   EXPECT_EQ(k.memcg_limit_bytes, 52428800u);
   EXPECT_GT(k.rss_bytes, 30u << 20);
-  EXPECT_LE(k.rss_bytes, 60u << 20);
+  EXPECT_LE(k.rss_bytes, 100u << 20);  // RSS counts file pages the memcg may not
   EXPECT_EQ(k.unit, "");  // not started as a systemd unit
   EXPECT_GT(e->ts_ns, 0u);
   EXPECT_EQ(t.stop(), 0);
-  EXPECT_NE(t.err().find("\"kernel_drops\":0"), std::string::npos) << t.err();
+  auto oom = t.summary("oom");
+  ASSERT_TRUE(oom.is_object()) << t.err();
+  EXPECT_EQ(oom["kernel_drops"], 0);
+  EXPECT_GE(oom["events"].get<int>(), 1);
 }
 
 class FsFillTest : public ::testing::TestWithParam<std::string> {};
@@ -73,13 +76,14 @@ class FsFillTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(FsFillTest, EnospcAndFillNameTheWriterAndTheMount) {
   MEND_REQUIRE_ROOT();
   TempDir dir;
-  LoopFs lfs(dir.path(), GetParam(), "128M");
+  LoopFs lfs(dir.path(), GetParam(), GetParam() == "xfs" ? "320M" : "128M");
   Cgroup writer(cgroup2_root(), unique_name("mend-test-fill"));
 
-  TraceRunner t({"--sensors", "fs", "--fs-used-threshold", "80%"});
+  // Horizon 0 turns the time-to-full alarm off: this test is about the usage threshold.
+  TraceRunner t({"--sensors", "fs", "--fs-used-threshold", "80%", "--fs-horizon", "0s"});
   ASSERT_TRUE(t.wait_ready()) << t.err();
   pid_t dd = spawn_in({writer.dir()},
-                      {"dd", "if=/dev/zero", "of=" + lfs.mnt() + "/fill", "bs=1M", "count=400"});
+                      {"dd", "if=/dev/zero", "of=" + lfs.mnt() + "/fill", "bs=1M", "count=600"});
   EXPECT_EQ(wait_exit(dd), 1);  // dd: No space left on device
 
   auto enospc = t.wait_for(
@@ -131,17 +135,19 @@ INSTANTIATE_TEST_SUITE_P(Filesystems, FsFillTest, ::testing::Values("ext4", "xfs
 TEST(FsSensor, FillRateAndTimeToFullBeforeTheThreshold) {
   MEND_REQUIRE_ROOT();
   TempDir dir;
-  LoopFs lfs(dir.path(), "xfs", "256M");
+  LoopFs lfs(dir.path(), "xfs", "320M");
   // Usage alone would not fire (99%); a steady 16 MB/s writer fills it in ~15 s, under the
   // 60 s horizon.
   TraceRunner t({"--sensors", "fs", "--fs-used-threshold", "99%", "--fs-horizon", "60s"});
   ASSERT_TRUE(t.wait_ready()) << t.err();
   pid_t w = spawn_in({}, {"python3", "-c",
                           "import time,os\n"
-                          "f=open('" + lfs.mnt() + "/data','wb')\n"
-                          "for i in range(160):\n"
-                          "  f.write(b'\\x01'*(1<<20)); f.flush(); os.fsync(f.fileno())\n"
-                          "  time.sleep(1/16)\n"});
+                          "f=open('" +
+                              lfs.mnt() +
+                              "/data','wb')\n"
+                              "for i in range(160):\n"
+                              "  f.write(b'\\x01'*(1<<20)); f.flush(); os.fsync(f.fileno())\n"
+                              "  time.sleep(1/16)\n"});
   auto fill = t.wait_for(
       [&](const Event& ev) {
         auto* x = as<mend::FsFill>(ev);
@@ -169,7 +175,7 @@ TEST(IoStallSensor, ThrottledStackedLoopIsAStallOnTheUpperDevice) {
   if (blkio.empty())
     GTEST_SKIP() << "needs the v1 blkio controller for throttling";
   TempDir dir;
-  LoopFs lower(dir.path(), "xfs", "256M");
+  LoopFs lower(dir.path(), "xfs", "320M");
   std::string upper_img = lower.mnt() + "/upper.img";
   LoopFs upper(lower.mnt(), "ext4", "64M", /*direct_io=*/true);
   Cgroup cg(blkio, unique_name("mend-test-stall"));
@@ -218,16 +224,19 @@ TEST(IoStallSensor, NoStallOnIdleOrNormallyBusyDisk) {
   TraceRunner t({"--sensors", "io", "--io-latency-threshold", "100ms", "--io-duration", "1s"});
   ASSERT_TRUE(t.wait_ready()) << t.err();
   std::this_thread::sleep_for(2s);  // idle
-  auto r = run({"fio", "--name=busy", "--filename=" + lfs.mnt() + "/f", "--size=64M",
-                "--rw=randrw", "--bs=4k", "--direct=1", "--ioengine=psync", "--runtime=4",
-                "--time_based", "--output-format=terse"});
+  auto r = run({"fio", "--name=busy", "--filename=" + lfs.mnt() + "/f", "--size=64M", "--rw=randrw",
+                "--bs=4k", "--direct=1", "--ioengine=psync", "--runtime=4", "--time_based",
+                "--output-format=terse"});
   ASSERT_EQ(r.status, 0) << r.err;
   std::this_thread::sleep_for(1500ms);
   for (const auto& e : t.events())
     if (auto* s = as<IoStall>(e))
       ADD_FAILURE() << "false io_stall on " << s->device << " p99=" << s->p99_us;
   EXPECT_EQ(t.stop(), 0);
-  EXPECT_NE(t.err().find("\"sensor\":\"io\",\"enabled\":true"), std::string::npos) << t.err();
+  auto io = t.summary("io");
+  ASSERT_TRUE(io.is_object()) << t.err();
+  EXPECT_TRUE(io["enabled"].get<bool>());
+  EXPECT_EQ(io["events"], 0);
 }
 
 TEST(Degradation, MissingTracepointDisablesOnlyItsSensor) {
@@ -236,8 +245,7 @@ TEST(Degradation, MissingTracepointDisablesOnlyItsSensor) {
   LoopFs lfs(dir.path(), "ext4", "32M");
   TraceRunner t({"--sensors", "oom,fs", "--pretend-missing", "tp_btf/mark_victim"});
   ASSERT_TRUE(t.wait_ready()) << t.err();
-  EXPECT_NE(t.err().find("oom sensor disabled: kernel lacks tp_btf/mark_victim"),
-            std::string::npos)
+  EXPECT_NE(t.err().find("oom sensor disabled: kernel lacks tp_btf/mark_victim"), std::string::npos)
       << t.err();
   pid_t dd = spawn_in({}, {"dd", "if=/dev/zero", "of=" + lfs.mnt() + "/fill", "bs=1M"});
   wait_exit(dd);

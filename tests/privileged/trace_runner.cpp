@@ -102,6 +102,23 @@ std::string TraceRunner::err() {
   return err_;
 }
 
+nlohmann::json TraceRunner::summary(const std::string& sensor) {
+  std::istringstream in(err());
+  std::string line;
+  nlohmann::json found;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] != '{')
+      continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || j.value("type", "") != "trace_summary")
+      continue;
+    for (const auto& s : j["sensors"])
+      if (s.value("sensor", "") == sensor)
+        found = s;
+  }
+  return found;
+}
+
 int TraceRunner::stop() {
   if (pid_ > 0) {
     kill(pid_, SIGTERM);
@@ -114,8 +131,8 @@ int TraceRunner::stop() {
     err_thread_.join();
   {
     std::lock_guard<std::mutex> g(mu_);
-    EXPECT_TRUE(bad_lines_.empty()) << "mendd printed a line that is not an event: "
-                                    << bad_lines_.front();
+    EXPECT_TRUE(bad_lines_.empty())
+        << "mendd printed a line that is not an event: " << bad_lines_.front();
   }
   return exit_code_;
 }

@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "mend/event.h"
 
 namespace mend::test {
@@ -30,6 +32,9 @@ class TraceRunner {
   // SIGTERM, wait; returns the exit code.
   int stop();
   std::string err();
+  // The drop counters mendd prints on exit: {"type":"trace_summary","sensors":[...]}.
+  // Call after stop(). Returns the entry of `sensor`, or null.
+  nlohmann::json summary(const std::string& sensor);
   int exit_code() const { return exit_code_; }
 
  private:

@@ -73,13 +73,13 @@ TEST_P(BadConfig, NamesFileLineColumn) {
 
 INSTANTIATE_TEST_SUITE_P(
     Table, BadConfig,
-    ::testing::Values(
-        Bad{"sensors:\n  io:\n    latency_treshold: 1s\n", "3:5", "unknown key"},
-        Bad{"sensors:\n  io:\n    latency_threshold: fast\n", "3:24", "invalid duration"},
-        Bad{"sensors:\n  fs:\n    used_threshold: 120%\n", "3:21", "out of range"},
-        Bad{"sensors:\n  enabled: [oom, gpu]\n", "2:12", "unknown sensor"},
-        Bad{"sensors:\n  io: [1, 2]\n", "2:7", "expected a mapping"},
-        Bad{"sensors: {io: {latency_threshold: 1s}\n", "2:1", ""},
-        Bad{"sensorz: {}\n", "1:1", "unknown key \"sensorz\""},
-        Bad{"sensors:\n  sample_interval: 1ms\n", "2:20", "out of range"},
-        Bad{"sensors:\n  fs:\n    count_writers: maybe\n", "3:20", "true or false"}));
+    ::testing::Values(Bad{"sensors:\n  io:\n    latency_treshold: 1s\n", "3:5", "unknown key"},
+                      Bad{"sensors:\n  io:\n    latency_threshold: fast\n", "3:24",
+                          "invalid duration"},
+                      Bad{"sensors:\n  fs:\n    used_threshold: 120%\n", "3:21", "out of range"},
+                      Bad{"sensors:\n  enabled: [oom, gpu]\n", "2:12", "unknown sensor"},
+                      Bad{"sensors:\n  io: [1, 2]\n", "2:7", "expected a mapping"},
+                      Bad{"sensors: {io: {latency_threshold: 1s}\n", "2:1", ""},
+                      Bad{"sensorz: {}\n", "1:1", "unknown key \"sensorz\""},
+                      Bad{"sensors:\n  sample_interval: 1ms\n", "2:20", "out of range"},
+                      Bad{"sensors:\n  fs:\n    count_writers: maybe\n", "3:20", "true or false"}));

@@ -64,8 +64,9 @@ TEST(Decode, OomEventMemcgAndGlobal) {
 
 TEST(Decode, FsErrorResolvesMountByDeviceOrPath) {
   MountTable t;
-  t.set(parse_mountinfo("43 22 7:4 / /var/log rw - ext4 /dev/loop4 rw\n"
-                        "22 1 254:0 / / rw - ext4 /dev/vda rw\n"));
+  t.set(
+      parse_mountinfo("43 22 7:4 / /var/log rw - ext4 /dev/loop4 rw\n"
+                      "22 1 254:0 / / rw - ext4 /dev/vda rw\n"));
   mend_fs_error_event e{};
   e.pid = 7;
   e.err = 28;

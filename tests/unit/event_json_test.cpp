@@ -15,8 +15,8 @@ TEST(EventJson, OomKillRoundTripsWithContractFields) {
   k.oom_score_adj = 200;
   Event e{123, k};
   auto j = to_json(e);
-  for (const char* f : {"type", "ts_ns", "pid", "comm", "cgroup", "unit", "constraint",
-                        "rss_bytes", "oom_score_adj"})
+  for (const char* f : {"type", "ts_ns", "pid", "comm", "cgroup", "unit", "constraint", "rss_bytes",
+                        "oom_score_adj"})
     EXPECT_TRUE(j.contains(f)) << f;
   EXPECT_EQ(j["type"], "oom_kill");
   auto back = event_from_json_line(to_json_line(e));
@@ -61,8 +61,8 @@ TEST(EventJson, FsFillAndIoStallNestedListsRoundTrip) {
   s.p99_us = 330000;
   s.top_units = {{"noisy.service", "/noisy.service", 30, 1966080, 29}};
   auto j = to_json(Event{6, s});
-  for (const char* k : {"device", "name", "mount", "p50_us", "p99_us", "max_us",
-                        "oldest_inflight_us", "top_units"})
+  for (const char* k :
+       {"device", "name", "mount", "p50_us", "p99_us", "max_us", "oldest_inflight_us", "top_units"})
     EXPECT_TRUE(j.contains(k)) << k;
   auto back2 = event_from_json(j);
   ASSERT_TRUE(back2.ok());

@@ -44,8 +44,7 @@ INSTANTIATE_TEST_SUITE_P(
         // nested slices
         Case{"/a.slice/a-b.slice/a-b-c.slice/deep.service", "/", "deep.service", ""},
         // templated units
-        Case{"/system.slice/system-getty.slice/getty@tty1.service", "/", "getty@tty1.service",
-             ""},
+        Case{"/system.slice/system-getty.slice/getty@tty1.service", "/", "getty@tty1.service", ""},
         // scopes
         Case{"/user.slice/user-1000.slice/session-3.scope", "/", "session-3.scope", ""},
         // user managers: the system unit and the user's own unit
@@ -81,7 +80,9 @@ TEST(PickUnitCgroup, V1OnlyUsesNamedSystemd) {
   EXPECT_EQ(pick_unit_cgroup(text), "/system.slice/app.service");
 }
 
-TEST(PickUnitCgroup, PureV2) { EXPECT_EQ(pick_unit_cgroup("0::/a.slice/b.service\n"), "/a.slice/b.service"); }
+TEST(PickUnitCgroup, PureV2) {
+  EXPECT_EQ(pick_unit_cgroup("0::/a.slice/b.service\n"), "/a.slice/b.service");
+}
 
 TEST(PickUnitCgroup, MemoryAsLastResort) {
   EXPECT_EQ(pick_unit_cgroup("5:cpu,memory:/mend-test-oom\n0::/\n"), "/mend-test-oom");
