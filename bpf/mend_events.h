@@ -88,11 +88,15 @@ struct mend_writer_val {
 	__u64 writes;
 };
 
-/* Per block device latency aggregate (cumulative; userspace diffs successive reads). */
+/* Per block device, per CPU latency aggregate (cumulative; userspace sums the CPUs and diffs
+ * successive reads). */
 struct mend_dev_lat {
 	__u64 count;
 	__u64 sum_us;
-	__u64 slow; /* completions at or over the slow threshold */
+	__u64 slow;	 /* completions at or over the slow threshold */
+	__u64 untimed;	 /* completions without a start timestamp (iostats off) */
+	__u64 max_epoch; /* max_us is the max of this epoch */
+	__u64 max_us;
 	__u64 hist[MEND_HIST_BUCKETS];
 };
 
@@ -101,13 +105,7 @@ struct mend_dev_key {
 	__u32 minor;
 };
 
-struct mend_inflight {
-	__u64 issue_ns;
-	__u32 major;
-	__u32 minor;
-};
-
-/* I/O issued per (device, cgroup), for naming who causes a stall. */
+/* Slow I/O per (device, cgroup), for naming who causes a stall. */
 struct mend_io_cg_key {
 	__u64 cgroup_id; /* kernfs id of the request's blkcg cgroup (io/blkio hierarchy) */
 	__u32 major;
@@ -115,9 +113,8 @@ struct mend_io_cg_key {
 };
 
 struct mend_io_cg_val {
-	__u64 ios;
-	__u64 bytes;
 	__u64 slow_ios;
+	__u64 bytes;
 };
 
 /* Index of each per-sensor counter in the `stats` array maps. */

@@ -18,9 +18,9 @@ class MountTable;
 static_assert(sizeof(mend_cgroup_path) == 8 + MEND_CG_LEVELS * MEND_CG_NAME_LEN);
 static_assert(sizeof(mend_oom_event) == 104 + 2 * sizeof(mend_cgroup_path));
 static_assert(sizeof(mend_fs_error_event) == 72 + MEND_PATH_LEN + sizeof(mend_cgroup_path));
-static_assert(sizeof(mend_dev_lat) == 24 + 8 * MEND_HIST_BUCKETS);
+static_assert(sizeof(mend_dev_lat) == 48 + 8 * MEND_HIST_BUCKETS);
 static_assert(sizeof(mend_writer_key) == 16 && sizeof(mend_writer_val) == 16);
-static_assert(sizeof(mend_io_cg_key) == 16 && sizeof(mend_io_cg_val) == 24);
+static_assert(sizeof(mend_io_cg_key) == 16 && sizeof(mend_io_cg_val) == 16);
 
 // "/a/b/c" from a leaf-first capture; "/" for depth 0; "/…/b/c" when truncated.
 std::string join_cgroup_path(const mend_cgroup_path& p);

@@ -25,18 +25,9 @@ namespace mend {
 
 namespace {
 
-struct InflightVal {  // mirrors struct inflight_val in bpf/iolat.bpf.c
-  uint64_t issue_ns;
-  uint64_t cgroup_id;
-  uint32_t major;
-  uint32_t minor;
-};
-static_assert(sizeof(InflightVal) == 24);
-
 using DevKey = std::pair<uint32_t, uint32_t>;
 
 struct Interval {
-  uint64_t t = 0;
   LatencyHist hist{};
   uint64_t count = 0;
   uint64_t max_us = 0;
@@ -45,10 +36,13 @@ struct Interval {
 struct DeviceState {
   explicit DeviceState(const IoSensorConfig& c)
       : alarm(c.duration_ns, c.clear_after_ns, c.reminder_ns) {}
-  mend_dev_lat last{};  // cumulative as last read
+  uint64_t last_count = 0;
+  LatencyHist last_hist{};
   bool have_last = false;
+  uint64_t last_progress_ns = 0;  // a completion, or nothing in flight
   std::deque<Interval> window;
   Hysteresis alarm;
+  bool warned_untimed = false;
 };
 
 struct CgKeyLess {
@@ -57,6 +51,12 @@ struct CgKeyLess {
   }
 };
 using CgSnapshot = std::map<mend_io_cg_key, mend_io_cg_val, CgKeyLess>;
+
+// dev_lat summed over CPUs; max_us only from CPUs whose max belongs to `epoch`.
+struct DevTotals {
+  uint64_t count = 0, untimed = 0, max_us = 0;
+  LatencyHist hist{};
+};
 
 class IoStallSensor final : public Sensor {
  public:
@@ -70,8 +70,7 @@ class IoStallSensor final : public Sensor {
   const char* name() const override { return "io"; }
 
   Status start() override {
-    auto missing = ctx_.features->first_missing(
-        {"btf", "tp_btf/block_rq_issue", "tp_btf/block_rq_complete", "tp_btf/block_rq_requeue"});
+    auto missing = ctx_.features->first_missing({"btf", "tp_btf/block_rq_complete"});
     if (!missing.empty())
       return Error{"kernel lacks " + missing};
     skel_ = iolat_bpf__open();
@@ -81,7 +80,7 @@ class IoStallSensor final : public Sensor {
     if (int err = iolat_bpf__load(skel_))
       return bpf_error("Failed to load the io BPF programs", err);
     if (int err = iolat_bpf__attach(skel_))
-      return bpf_error("Failed to attach the block_rq tracepoints", err);
+      return bpf_error("Failed to attach tp_btf/block_rq_complete", err);
     return {};
   }
 
@@ -90,46 +89,40 @@ class IoStallSensor final : public Sensor {
         std::max<uint64_t>(1, (cfg_.window_ns + ctx_.config->sample_interval_ns - 1) /
                                   ctx_.config->sample_interval_ns);
 
-    // Interval deltas per device.
-    auto lat = dump_map<mend_dev_key, mend_dev_lat>(bpf_map__fd(skel_->maps.dev_lat), 256);
-    auto maxes = dump_map<mend_dev_key, uint64_t>(bpf_map__fd(skel_->maps.dev_max), 256);
-    for (const auto& [k, v] : maxes)
-      bpf_map_delete_elem(bpf_map__fd(skel_->maps.dev_max), &k);
-    for (const auto& [k, cur] : lat) {
-      auto [it, fresh] = devices_.try_emplace(DevKey{k.major, k.minor}, cfg_);
+    const uint64_t ended_epoch = skel_->bss->epoch;
+    auto totals = read_dev_lat(ended_epoch);
+    skel_->bss->epoch = ended_epoch + 1;
+
+    std::map<DevKey, uint64_t> oldest_us;
+    for (const auto& [dev, cur] : totals) {
+      auto [it, fresh] = devices_.try_emplace(dev, cfg_);
       DeviceState& d = it->second;
       Interval iv;
-      iv.t = now;
-      if (d.have_last && cur.count >= d.last.count) {
-        iv.count = cur.count - d.last.count;
+      if (d.have_last && cur.count >= d.last_count) {
+        iv.count = cur.count - d.last_count;
         for (int b = 0; b < MEND_HIST_BUCKETS; ++b)
-          iv.hist[b] = cur.hist[b] - std::min(cur.hist[b], d.last.hist[b]);
+          iv.hist[b] = cur.hist[b] - std::min(cur.hist[b], d.last_hist[b]);
+        iv.max_us = cur.max_us;
       }
-      for (const auto& [mk, mv] : maxes)
-        if (mk.major == k.major && mk.minor == k.minor)
-          iv.max_us = mv;
-      d.last = cur;
+      d.last_count = cur.count;
+      d.last_hist = cur.hist;
       d.have_last = true;
       d.window.push_back(iv);
       while (d.window.size() > window_ticks)
         d.window.pop_front();
-    }
-
-    // Oldest in-flight request per device.
-    std::map<DevKey, uint64_t> oldest_us;
-    auto inflight = dump_map<uint64_t, InflightVal>(bpf_map__fd(skel_->maps.inflight), 16384);
-    for (const auto& [rq, v] : inflight) {
-      uint64_t age = now > v.issue_ns ? (now - v.issue_ns) / 1000 : 0;
-      auto& o = oldest_us[{v.major, v.minor}];
-      o = std::max(o, age);
-    }
-    // A completion the kernel never traced would look like a request stuck forever: believe
-    // an old in-flight entry only while the kernel itself counts requests in flight.
-    for (auto& [dev, age] : oldest_us) {
-      if (age >= cfg_.latency_threshold_us && kernel_inflight(dev) == 0) {
-        purge_inflight(inflight, dev);
-        age = 0;
+      if (cur.untimed > 0 && !d.warned_untimed) {
+        d.warned_untimed = true;
+        spdlog::warn(
+            "io sensor: device {}:{} has no request timestamps (queue/iostats is 0); "
+            "its latency is not measured",
+            dev.first, dev.second);
       }
+      // A request that never completes: the block layer counts requests in flight and none
+      // has completed for a while. The age of the oldest is at least that while.
+      const int64_t inflight = kernel_inflight(dev);
+      if (iv.count > 0 || inflight <= 0 || d.last_progress_ns == 0)
+        d.last_progress_ns = now;
+      oldest_us[dev] = (now - d.last_progress_ns) / 1000;
     }
 
     cg_history_.emplace_back(now, snapshot_cgroups());
@@ -208,13 +201,13 @@ class IoStallSensor final : public Sensor {
       if (k.major != dev.first || k.minor != dev.second)
         continue;
       mend_io_cg_val base{};
-      if (auto it = oldest.find(k); it != oldest.end() && it->second.ios <= v.ios)
+      if (auto it = oldest.find(k); it != oldest.end() && it->second.slow_ios <= v.slow_ios)
         base = it->second;
       IoUnit u;
-      u.ios = v.ios - base.ios;
+      u.slow_ios = v.slow_ios - base.slow_ios;
+      u.ios = u.slow_ios;  // only slow completions are attributed (see bpf/iolat.bpf.c)
       u.bytes = v.bytes - std::min(v.bytes, base.bytes);
-      u.slow_ios = v.slow_ios - std::min(v.slow_ios, base.slow_ios);
-      if (u.ios == 0)
+      if (u.slow_ios == 0)
         continue;
       u.cgroup = k.cgroup_id ? ctx_.cgroups->io_path(k.cgroup_id) : "/";
       if (u.cgroup.empty())
@@ -223,7 +216,7 @@ class IoStallSensor final : public Sensor {
         u.unit = unit_from_cgroup(u.cgroup, ctx_.manager_cgroup_root).unit;
       out.push_back(std::move(u));
     }
-    // Who issued the slow I/O matters most; then who issued the most bytes.
+    // Who issued the most slow I/O; then the most slow bytes.
     std::sort(out.begin(), out.end(), [](const IoUnit& a, const IoUnit& b) {
       return std::tie(a.slow_ios, a.bytes) > std::tie(b.slow_ios, b.bytes);
     });
@@ -273,11 +266,31 @@ class IoStallSensor final : public Sensor {
     return r + w;
   }
 
-  void purge_inflight(const std::vector<std::pair<uint64_t, InflightVal>>& entries, DevKey dev) {
-    int fd = bpf_map__fd(skel_->maps.inflight);
-    for (const auto& [rq, v] : entries)
-      if (v.major == dev.first && v.minor == dev.second)
-        bpf_map_delete_elem(fd, &rq);
+  std::map<DevKey, DevTotals> read_dev_lat(uint64_t epoch) {
+    std::map<DevKey, DevTotals> out;
+    const int fd = bpf_map__fd(skel_->maps.dev_lat);
+    const int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0)
+      return out;
+    std::vector<mend_dev_lat> vals(static_cast<size_t>(ncpu));
+    mend_dev_key key{}, next{};
+    const mend_dev_key* cur = nullptr;
+    while (bpf_map_get_next_key(fd, cur, &next) == 0) {
+      key = next;
+      cur = &key;
+      if (bpf_map_lookup_elem(fd, &key, vals.data()) != 0)
+        continue;
+      DevTotals& t = out[{key.major, key.minor}];
+      for (const auto& v : vals) {
+        t.count += v.count;
+        t.untimed += v.untimed;
+        if (v.max_epoch == epoch)
+          t.max_us = std::max<uint64_t>(t.max_us, v.max_us);
+        for (int b = 0; b < MEND_HIST_BUCKETS; ++b)
+          t.hist[b] += v.hist[b];
+      }
+    }
+    return out;
   }
 
   SensorContext ctx_;
