@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <systemd/sd-daemon.h>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -83,7 +84,12 @@ int main(int argc, char** argv) {
                "Run the sensors only and print one JSON event per line on stdout");
   app.add_flag("--check-config", check_config,
                "Validate the configuration and exit 0 (valid) or 1 (invalid)");
-  app.add_option("--sensors", sensors_flag, "Comma-separated sensors to run: oom,io,fs,psi");
+  app.add_option("--sensors", sensors_flag,
+                 "Comma-separated sensors to run: oom,io,fs,psi,units (default: all)");
+  std::string bus = "system";
+  app.add_option("--bus", bus, "systemd manager to follow: system, user or none")
+      ->check(CLI::IsMember({"system", "user", "none"}))
+      ->capture_default_str();
   unit_option(app, "--sample-interval", interval_ns, mend::parse_duration_ns,
               "How often samplers run (default 250ms)");
   unit_option(app, "--io-latency-threshold", io_threshold_ns, mend::parse_duration_ns,
@@ -108,7 +114,7 @@ int main(int argc, char** argv) {
   if (explicit_config || access(config_path.c_str(), F_OK) == 0) {
     auto loaded = mend::load_agent_config(config_path);
     if (!loaded.ok()) {
-      spdlog::error("Invalid configuration: {}", loaded.error().message);
+      SPDLOG_ERROR("Invalid configuration: {}", loaded.error().message);
       return 1;
     }
     cfg = std::move(*loaded);
@@ -130,27 +136,27 @@ int main(int argc, char** argv) {
   if (fs_horizon_ns)
     cfg.sensors.fs.horizon_ns = *fs_horizon_ns;
   if (cfg.sensors.sample_interval_ns < 10000000ull) {
-    spdlog::error("--sample-interval must be at least 10ms");
+    SPDLOG_ERROR("--sample-interval must be at least 10ms");
     return 2;
   }
   cfg.sensors.pretend_missing = {pretend_missing.begin(), pretend_missing.end()};
 
   if (!trace) {
-    spdlog::error(
+    SPDLOG_ERROR(
         "This build of mendd runs the sensors only: use --trace (or --check-config). The "
         "correlation, policy and remedy stages are not built yet.");
     return 2;
   }
 
   if (auto st = mend::check_bpf_privileges(); !st.ok()) {
-    spdlog::error("{}", st.error().message);
+    SPDLOG_ERROR("{}", st.error().message);
     return 1;
   }
 
   mend::KernelFeatures features(cfg.sensors.pretend_missing);
   mend::MountTable mounts;
   if (auto r = mounts.refresh(); !r.ok()) {
-    spdlog::error("{}", r.error().message);
+    SPDLOG_ERROR("{}", r.error().message);
     return 1;
   }
   auto cgroups = mend::CgroupNames::from_mountinfo();
@@ -159,6 +165,7 @@ int main(int argc, char** argv) {
   ctx.features = &features;
   ctx.mounts = &mounts;
   ctx.cgroups = &cgroups;
+  ctx.bus = bus;
 
   struct sigaction sa {};
   sa.sa_handler = on_signal;
@@ -167,21 +174,28 @@ int main(int argc, char** argv) {
 
   mend::SensorHub hub(ctx, cfg.enabled_sensors);
   if (auto st = hub.start(); !st.ok()) {
-    spdlog::error("Failed to start sensors: {}", st.error().message);
+    SPDLOG_ERROR("Failed to start sensors: {}", st.error().message);
     return 1;
   }
   // Machine-readable readiness for scripts and tests: all probes attached.
   std::cerr << "mendd: tracing" << std::endl;
+  sd_notify(0, "READY=1\nSTATUS=tracing");
+  uint64_t watchdog_usec = 0;
+  const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
   auto sink = [](mend::Event&& e) {
     std::string line = mend::to_json_line(e);
     line += '\n';
     fwrite(line.data(), 1, line.size(), stdout);
     fflush(stdout);
   };
-  auto st = hub.run(g_stop, sink);
+  auto st = hub.run(g_stop, sink, [watchdog] {
+    if (watchdog)
+      sd_notify(0, "WATCHDOG=1");
+  });
+  sd_notify(0, "STOPPING=1");
   std::cerr << stats_json(hub.stats()).dump() << std::endl;
   if (!st.ok()) {
-    spdlog::error("{}", st.error().message);
+    SPDLOG_ERROR("{}", st.error().message);
     return 1;
   }
   return 0;

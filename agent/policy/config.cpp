@@ -111,23 +111,24 @@ class Loader {
 
   void sensors(const YAML::Node& n, AgentConfig& c) {
     SensorConfig& s = c.sensors;
-    mapping(n, "sensors",
-            {{"enabled",
-              [&](const YAML::Node& v) {
-                c.enabled_sensors = strings(v, "sensors.enabled");
-                for (const auto& name : c.enabled_sensors)
-                  if (name != "oom" && name != "io" && name != "fs" && name != "psi")
-                    fail(v, "sensors.enabled: unknown sensor \"" + name +
-                                "\" (known: oom, io, fs, psi)");
-              }},
-             {"sample_interval",
-              [&](const YAML::Node& v) {
-                s.sample_interval_ns =
-                    duration(v, "sensors.sample_interval", 10000000ull, 60000000000ull);
-              }},
-             {"io", [&](const YAML::Node& v) { io(v, s.io); }},
-             {"fs", [&](const YAML::Node& v) { fs(v, s.fs); }},
-             {"psi", [&](const YAML::Node& v) { psi(v, s.psi); }}});
+    mapping(
+        n, "sensors",
+        {{"enabled",
+          [&](const YAML::Node& v) {
+            c.enabled_sensors = strings(v, "sensors.enabled");
+            for (const auto& name : c.enabled_sensors)
+              if (name != "oom" && name != "io" && name != "fs" && name != "psi" && name != "units")
+                fail(v, "sensors.enabled: unknown sensor \"" + name +
+                            "\" (known: oom, io, fs, psi, units)");
+          }},
+         {"sample_interval",
+          [&](const YAML::Node& v) {
+            s.sample_interval_ns =
+                duration(v, "sensors.sample_interval", 10000000ull, 60000000000ull);
+          }},
+         {"io", [&](const YAML::Node& v) { io(v, s.io); }},
+         {"fs", [&](const YAML::Node& v) { fs(v, s.fs); }},
+         {"psi", [&](const YAML::Node& v) { psi(v, s.psi); }}});
   }
 
   void io(const YAML::Node& n, IoSensorConfig& c) {

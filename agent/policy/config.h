@@ -11,7 +11,7 @@ namespace mend {
 
 struct AgentConfig {
   SensorConfig sensors;
-  std::vector<std::string> enabled_sensors = {"oom", "io", "fs", "psi"};
+  std::vector<std::string> enabled_sensors = {"oom", "io", "fs", "psi", "units"};
 };
 
 Result<AgentConfig> load_agent_config(const std::string& path);

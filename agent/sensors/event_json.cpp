@@ -73,7 +73,12 @@ json payload_json(const UnitState& p) {
           {"sub_state", p.sub_state},
           {"result", p.result},
           {"n_restarts", p.n_restarts},
-          {"pid", p.pid}};
+          {"pid", p.pid},
+          {"pattern", p.pattern},
+          {"exec_main_code", p.exec_main_code},
+          {"exec_main_status", p.exec_main_status},
+          {"memory_current", p.memory_current},
+          {"oom_pid", p.oom_pid}};
 }
 
 json payload_json(const Psi& p) {
@@ -219,6 +224,11 @@ void read(Reader& r, UnitState& p) {
   r.get("result", p.result);
   r.get("n_restarts", p.n_restarts);
   r.get("pid", p.pid);
+  r.get("pattern", p.pattern);
+  r.get("exec_main_code", p.exec_main_code);
+  r.get("exec_main_status", p.exec_main_status);
+  r.get("memory_current", p.memory_current);
+  r.get("oom_pid", p.oom_pid);
 }
 
 void read(Reader& r, Psi& p) {

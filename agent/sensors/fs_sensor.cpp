@@ -64,7 +64,7 @@ class FsSensor final : public Sensor {
       // Usage sampling needs no kernel support: keep fs_fill, without ENOSPC events and
       // without writer attribution.
       kernel_reason_ = "kernel lacks " + missing;
-      spdlog::warn(
+      SPDLOG_WARN(
           "fs sensor: ENOSPC/EDQUOT events and top writers disabled: {}; usage "
           "sampling continues",
           kernel_reason_);
@@ -101,7 +101,7 @@ class FsSensor final : public Sensor {
 
   void tick(uint64_t now, const EventSink& emit) override {
     if (auto r = ctx_.mounts->refresh(); !r.ok())
-      spdlog::warn("fs sensor: {}", r.error().message);
+      SPDLOG_WARN("fs sensor: {}", r.error().message);
     if (skel_ && cfg_.count_writers && now - last_snapshot_ >= kWriterSnapshotNs) {
       snapshot_writers(now);
       last_snapshot_ = now;

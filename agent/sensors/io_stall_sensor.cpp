@@ -112,7 +112,7 @@ class IoStallSensor final : public Sensor {
         d.window.pop_front();
       if (cur.untimed > 0 && !d.warned_untimed) {
         d.warned_untimed = true;
-        spdlog::warn(
+        SPDLOG_WARN(
             "io sensor: device {}:{} has no request timestamps (queue/iostats is 0); "
             "its latency is not measured",
             dev.first, dev.second);

@@ -33,6 +33,7 @@ struct SensorContext {
   std::string procfs = "/proc";
   std::string sysfs = "/sys";
   std::string manager_cgroup_root = "/";  // cgroup of the systemd manager units belong to
+  std::string bus = "system";             // systemd manager to follow: system, user or none
 };
 
 struct SensorStats {
@@ -61,6 +62,9 @@ class Sensor {
     (void)now_ns;
     (void)emit;
   }
+  // Every event any sensor emitted, so one sensor can link its facts to another's (the units
+  // sensor ties a unit's failure to the OOM kill of its process).
+  virtual void observe(const Event& e) { (void)e; }
   virtual SensorStats stats() const = 0;
 };
 

@@ -34,7 +34,7 @@ Status SensorHub::start() {
     auto s = reg.at(n)(ctx_);
     Status st = s->start();
     if (!st.ok()) {
-      spdlog::warn("{} sensor disabled: {}", n, st.error().message);
+      SPDLOG_WARN("{} sensor disabled: {}", n, st.error().message);
       SensorStats d;
       d.name = n;
       d.disabled_reason = st.error().message;
@@ -48,7 +48,7 @@ Status SensorHub::start() {
       if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0)
         return Error::from_errno("Failed to watch the " + n + " sensor", errno);
     }
-    spdlog::info("{} sensor started", n);
+    SPDLOG_INFO("{} sensor started", n);
     sensors_.push_back(std::move(s));
   }
   // The parsed vmlinux BTF and libbpf's load-time buffers are several MB the agent no longer
@@ -77,7 +77,14 @@ Status SensorHub::start() {
   return {};
 }
 
-Status SensorHub::run(const std::atomic<bool>& stop, const EventSink& sink) {
+Status SensorHub::run(const std::atomic<bool>& stop, const EventSink& out,
+                      const std::function<void()>& on_tick) {
+  // Every event is shown to every sensor before it leaves (see Sensor::observe).
+  EventSink sink = [&](Event&& e) {
+    for (auto& s : sensors_)
+      s->observe(e);
+    out(std::move(e));
+  };
   // First tick right away: a filesystem that is already full is reported at start.
   for (auto& s : sensors_)
     s->tick(monotonic_ns(), sink);
@@ -100,6 +107,8 @@ Status SensorHub::run(const std::atomic<bool>& stop, const EventSink& sink) {
         const uint64_t now = monotonic_ns();
         for (auto& s : sensors_)
           s->tick(now, sink);
+        if (on_tick)
+          on_tick();
       } else if (evs[i].data.u64 < sensors_.size()) {
         sensors_[evs[i].data.u64]->drain(sink);
       }

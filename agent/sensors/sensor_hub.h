@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,7 +21,9 @@ class SensorHub {
   Status start();
   // Until `stop` is set (a signal handler may set it): drains kernel records as they arrive
   // and ticks the samplers every sample interval.
-  Status run(const std::atomic<bool>& stop, const EventSink& sink);
+  // `on_tick` runs after each tick (the watchdog keep-alive).
+  Status run(const std::atomic<bool>& stop, const EventSink& sink,
+             const std::function<void()>& on_tick = {});
   std::vector<SensorStats> stats() const;
 
  private:

@@ -6,5 +6,7 @@
 namespace mend {
 
 void init_logging(bool verbose);
+// Whether stderr is connected to journald (run as a systemd service).
+bool stderr_is_journal();
 
 }  // namespace mend

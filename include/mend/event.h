@@ -94,6 +94,13 @@ struct UnitState {
   std::string result;
   uint32_t n_restarts = 0;
   int32_t pid = 0;
+  // What an on-call engineer would call it, when the transition completes a pattern:
+  // "restart_loop", "start_limit_hit", "oom_killed", "stuck_activating", "stuck_deactivating".
+  std::string pattern;
+  std::string exec_main_code;  // "exited", "killed", "dumped", or empty
+  int32_t exec_main_status = 0;
+  uint64_t memory_current = 0;  // bytes; 0 when accounting is off
+  int32_t oom_pid = 0;          // for "oom_killed": the victim the kernel reported
 };
 
 struct Psi {

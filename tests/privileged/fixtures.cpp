@@ -24,8 +24,10 @@ namespace fs = std::filesystem;
 namespace {
 
 std::map<int, std::function<void()>>& cleanups() {
-  static std::map<int, std::function<void()>> m;
-  return m;
+  // Never destroyed: the atexit handler that runs the cleanups may run after static
+  // destructors.
+  static auto* m = new std::map<int, std::function<void()>>;
+  return *m;
 }
 
 void run_all_cleanups() {

@@ -1,0 +1,571 @@
+#include "systemd_bus.h"
+
+#include <spdlog/spdlog.h>
+#include <systemd/sd-bus.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <ctime>
+
+namespace mend {
+
+namespace {
+
+constexpr const char* kDest = "org.freedesktop.systemd1";
+constexpr const char* kPath = "/org/freedesktop/systemd1";
+constexpr const char* kManager = "org.freedesktop.systemd1.Manager";
+constexpr const char* kUnitPrefix = "/org/freedesktop/systemd1/unit";
+constexpr uint64_t kCallTimeoutUs = 5000000;
+
+uint64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// "Failed to <what>: <D-Bus error message>", with an errno that says what kind of failure.
+Error bus_error(const std::string& what, const sd_bus_error* e, int r) {
+  std::string msg = what + ": ";
+  if (e && sd_bus_error_is_set(e))
+    msg += e->message ? e->message : e->name;
+  else
+    msg += std::strerror(r < 0 ? -r : r);
+  int code = e && sd_bus_error_is_set(e) ? sd_bus_error_get_errno(e) : (r < 0 ? -r : r);
+  return Error{msg, code};
+}
+
+// The D-Bus interface holding a unit type's cgroup and runtime properties.
+std::string type_interface(const std::string& unit) {
+  static const std::pair<const char*, const char*> kTypes[] = {
+      {".service", "Service"}, {".scope", "Scope"}, {".slice", "Slice"},
+      {".socket", "Socket"},   {".mount", "Mount"}, {".swap", "Swap"}};
+  for (auto [suffix, iface] : kTypes) {
+    size_t n = std::strlen(suffix);
+    if (unit.size() > n && unit.compare(unit.size() - n, n, suffix) == 0)
+      return std::string("org.freedesktop.systemd1.") + iface;
+  }
+  return "";
+}
+
+std::string exec_code_name(int32_t code) {
+  switch (code) {
+    case 1:
+      return "exited";
+    case 2:
+      return "killed";
+    case 3:
+      return "dumped";
+    default:
+      return "";
+  }
+}
+
+// Reads one (key, variant) into `p` when the key is one we track; skips it otherwise.
+int read_prop(sd_bus_message* m, const char* key, UnitProps& p) {
+  auto str = [&](std::optional<std::string>& out) {
+    const char* s = nullptr;
+    int r = sd_bus_message_read(m, "v", "s", &s);
+    if (r >= 0)
+      out = s ? s : "";
+    return r;
+  };
+  auto strv = [&](std::optional<std::vector<std::string>>& out) {
+    int r = sd_bus_message_enter_container(m, 'v', "as");
+    if (r < 0)
+      return r;
+    char** l = nullptr;
+    r = sd_bus_message_read_strv(m, &l);
+    if (r < 0)
+      return r;
+    std::vector<std::string> v;
+    for (char** i = l; i && *i; ++i) {
+      v.emplace_back(*i);
+      free(*i);
+    }
+    free(l);
+    out = std::move(v);
+    return sd_bus_message_exit_container(m);
+  };
+  auto u64 = [&](std::optional<uint64_t>& out) {
+    uint64_t v = 0;
+    int r = sd_bus_message_read(m, "v", "t", &v);
+    if (r >= 0)
+      out = v;
+    return r;
+  };
+  std::string k = key;
+  if (k == "ActiveState")
+    return str(p.active_state);
+  if (k == "SubState")
+    return str(p.sub_state);
+  if (k == "Result")
+    return str(p.result);
+  if (k == "ControlGroup")
+    return str(p.cgroup);
+  if (k == "NRestarts" || k == "MainPID") {
+    uint32_t v = 0;
+    int r = sd_bus_message_read(m, "v", "u", &v);
+    if (r >= 0) {
+      if (k == "NRestarts")
+        p.n_restarts = v;
+      else
+        p.main_pid = static_cast<int32_t>(v);
+    }
+    return r;
+  }
+  if (k == "ExecMainStatus" || k == "ExecMainCode") {
+    int32_t v = 0;
+    int r = sd_bus_message_read(m, "v", "i", &v);
+    if (r >= 0) {
+      if (k == "ExecMainStatus")
+        p.exec_main_status = v;
+      else
+        p.exec_main_code = exec_code_name(v);
+    }
+    return r;
+  }
+  if (k == "MemoryCurrent")
+    return u64(p.memory_current);
+  if (k == "MemoryMax")
+    return u64(p.memory_max);
+  if (k == "MemoryHigh")
+    return u64(p.memory_high);
+  if (k == "Requires")
+    return strv(p.requires_);
+  if (k == "Wants")
+    return strv(p.wants);
+  if (k == "After")
+    return strv(p.after);
+  if (k == "BindsTo")
+    return strv(p.binds_to);
+  if (k == "PartOf")
+    return strv(p.part_of);
+  return sd_bus_message_skip(m, "v");
+}
+
+// Reads an a{sv} into `p`.
+int read_props(sd_bus_message* m, UnitProps& p) {
+  int r = sd_bus_message_enter_container(m, 'a', "{sv}");
+  if (r < 0)
+    return r;
+  while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+    const char* key = nullptr;
+    if ((r = sd_bus_message_read(m, "s", &key)) < 0)
+      return r;
+    if ((r = read_prop(m, key, p)) < 0)
+      return r;
+    if ((r = sd_bus_message_exit_container(m)) < 0)
+      return r;
+  }
+  if (r < 0)
+    return r;
+  return sd_bus_message_exit_container(m);
+}
+
+}  // namespace
+
+SystemdBus::SystemdBus(BusScope scope, UnitTracker& tracker) : scope_(scope), tracker_(tracker) {}
+
+SystemdBus::~SystemdBus() {
+  disconnect();
+}
+
+void SystemdBus::disconnect() {
+  for (auto* s : slots_)
+    sd_bus_slot_unref(s);
+  slots_.clear();
+  if (bus_)
+    sd_bus_flush_close_unref(bus_);
+  bus_ = nullptr;
+}
+
+int SystemdBus::fd() const {
+  return bus_ ? sd_bus_get_fd(bus_) : -1;
+}
+
+Status SystemdBus::connect(uint64_t now, std::vector<Event>& out) {
+  disconnect();
+  // Prefer the manager's private socket (no bus daemon in the way, works before D-Bus is up
+  // and for root only); fall back to the bus.
+  std::string priv;
+  if (scope_ == BusScope::System) {
+    priv = "/run/systemd/private";
+  } else if (const char* rt = getenv("XDG_RUNTIME_DIR")) {
+    priv = std::string(rt) + "/systemd/private";
+  }
+  bool direct = false;
+  int r = -ENOENT;
+  if (!priv.empty() && access(priv.c_str(), W_OK) == 0) {
+    sd_bus* b = nullptr;
+    r = sd_bus_new(&b);
+    if (r >= 0)
+      r = sd_bus_set_address(b, ("unix:path=" + priv).c_str());
+    if (r >= 0)
+      r = sd_bus_start(b);
+    if (r >= 0) {
+      bus_ = b;
+      direct = true;
+    } else if (b) {
+      sd_bus_unref(b);
+    }
+  }
+  if (!bus_) {
+    r = scope_ == BusScope::System ? sd_bus_open_system(&bus_) : sd_bus_open_user(&bus_);
+    if (r < 0) {
+      bus_ = nullptr;
+      return Error::from_errno(std::string("Failed to connect to the systemd ") +
+                                   (scope_ == BusScope::System ? "system" : "user") + " manager",
+                               -r);
+    }
+  }
+  // On a direct connection messages carry no sender: match on path and interface only.
+  const char* sender = direct ? nullptr : kDest;
+  sd_bus_slot* s = nullptr;
+  r = sd_bus_match_signal(bus_, &s, sender, nullptr, "org.freedesktop.DBus.Properties",
+                          "PropertiesChanged", &SystemdBus::on_properties_changed, this);
+  if (r >= 0) {
+    slots_.push_back(s);
+    r = sd_bus_match_signal(bus_, &s, sender, kPath, kManager, "UnitRemoved",
+                            &SystemdBus::on_unit_removed, this);
+  }
+  if (r >= 0) {
+    slots_.push_back(s);
+    r = sd_bus_match_signal(bus_, &s, sender, kPath, kManager, "JobRemoved",
+                            &SystemdBus::on_job_removed, this);
+  }
+  if (r >= 0)
+    slots_.push_back(s);
+  if (r < 0) {
+    disconnect();
+    return Error::from_errno("Failed to subscribe to systemd signals", -r);
+  }
+  sd_bus_error err = SD_BUS_ERROR_NULL;
+  r = sd_bus_call_method(bus_, kDest, kPath, kManager, "Subscribe", &err, nullptr, "");
+  if (r < 0) {
+    Error e = bus_error("Failed to subscribe to the systemd manager", &err, r);
+    sd_bus_error_free(&err);
+    disconnect();
+    return e;
+  }
+  char* cg = nullptr;
+  if (sd_bus_get_property_string(bus_, kDest, kPath, kManager, "ControlGroup", &err, &cg) >= 0 &&
+      cg) {
+    manager_cgroup_ = cg;
+    free(cg);
+  }
+  sd_bus_error_free(&err);
+  return seed_all(now, out);
+}
+
+Status SystemdBus::seed_all(uint64_t now, std::vector<Event>& out) {
+  sd_bus_error err = SD_BUS_ERROR_NULL;
+  sd_bus_message* reply = nullptr;
+  int r = sd_bus_call_method(bus_, kDest, kPath, kManager, "ListUnits", &err, &reply, "");
+  if (r < 0) {
+    Error e = bus_error("Failed to list units", &err, r);
+    sd_bus_error_free(&err);
+    return e;
+  }
+  // First connection: seed silently. Reconnection: a unit whose state moved while we were
+  // away is reported as a transition, so nothing is lost across a bus restart.
+  const bool first = tracker_.all().empty();
+  r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
+  const char *name, *desc, *load, *active, *sub, *follow, *path, *jtype, *jpath;
+  uint32_t jid;
+  while (r >= 0 && (r = sd_bus_message_read(reply, "(ssssssouso)", &name, &desc, &load, &active,
+                                            &sub, &follow, &path, &jid, &jtype, &jpath)) > 0) {
+    UnitProps p;
+    p.active_state = active;
+    p.sub_state = sub;
+    const UnitInfo* u = tracker_.find(name);
+    if (first || !u) {
+      tracker_.seed(name, p, now);
+    } else if (u->active_state != active || u->sub_state != sub) {
+      UnitProps full;
+      if (fetch_unit(name, full).ok())
+        fetched_.insert(name);
+      full.active_state = active;
+      full.sub_state = sub;
+      tracker_.update(name, full, now, out);
+    }
+  }
+  sd_bus_message_unref(reply);
+  sd_bus_error_free(&err);
+  if (r < 0)
+    return Error::from_errno("Failed to parse the unit list", -r);
+  return {};
+}
+
+Status SystemdBus::fetch_unit(const std::string& unit, UnitProps& p) {
+  char* path = nullptr;
+  if (sd_bus_path_encode(kUnitPrefix, unit.c_str(), &path) < 0)
+    return Error{"Failed to encode the object path of " + unit};
+  std::string opath = path;
+  free(path);
+  for (const std::string& iface :
+       {std::string("org.freedesktop.systemd1.Unit"), type_interface(unit)}) {
+    if (iface.empty())
+      continue;
+    sd_bus_error err = SD_BUS_ERROR_NULL;
+    sd_bus_message* reply = nullptr;
+    int r = sd_bus_call_method(bus_, kDest, opath.c_str(), "org.freedesktop.DBus.Properties",
+                               "GetAll", &err, &reply, "s", iface.c_str());
+    if (r >= 0)
+      r = read_props(reply, p);
+    sd_bus_message_unref(reply);
+    if (r < 0) {
+      Error e = bus_error("Failed to read the properties of " + unit, &err, r);
+      sd_bus_error_free(&err);
+      return e;
+    }
+    sd_bus_error_free(&err);
+  }
+  return {};
+}
+
+Status SystemdBus::process(uint64_t now, std::vector<Event>& out) {
+  if (!bus_)
+    return Error{"not connected"};
+  out_ = &out;
+  now_ = now;
+  int r;
+  while ((r = sd_bus_process(bus_, nullptr)) > 0) {
+  }
+  out_ = nullptr;
+  if (r < 0 || !sd_bus_is_open(bus_)) {
+    disconnect();
+    return Error::from_errno("Lost the connection to the systemd manager", r < 0 ? -r : ECONNRESET);
+  }
+  return {};
+}
+
+int SystemdBus::on_properties_changed(sd_bus_message* m, void* ud, sd_bus_error*) {
+  auto* self = static_cast<SystemdBus*>(ud);
+  const char* path = sd_bus_message_get_path(m);
+  char* name = nullptr;
+  if (!path || sd_bus_path_decode(path, kUnitPrefix, &name) <= 0 || !name)
+    return 0;
+  std::string unit = name;
+  free(name);
+  const char* iface = nullptr;
+  if (sd_bus_message_read(m, "s", &iface) < 0)
+    return 0;
+  UnitProps p;
+  if (read_props(m, p) < 0) {
+    SPDLOG_DEBUG("Ignoring a malformed PropertiesChanged for {}", unit);
+    return 0;
+  }
+  if (!self->fetched_.count(unit)) {
+    // First sight of this unit in detail: its cgroup, counters and dependencies are not in
+    // every signal. Fetched once; later signals carry the changes.
+    UnitProps full;
+    if (self->fetch_unit(unit, full).ok()) {
+      self->fetched_.insert(unit);
+      full.active_state.reset();  // the transition itself comes from the signal
+      full.sub_state.reset();
+      self->tracker_.seed(unit, full, self->now_ ? self->now_ : now_ns());
+    }
+  }
+  std::vector<Event> local;
+  self->tracker_.update(unit, p, self->now_ ? self->now_ : now_ns(),
+                        self->out_ ? *self->out_ : local);
+  return 0;
+}
+
+int SystemdBus::on_unit_removed(sd_bus_message* m, void* ud, sd_bus_error*) {
+  auto* self = static_cast<SystemdBus*>(ud);
+  const char *unit = nullptr, *path = nullptr;
+  if (sd_bus_message_read(m, "so", &unit, &path) >= 0 && unit) {
+    const UnitInfo* u = self->tracker_.find(unit);
+    // Keep failed units: their state is evidence.
+    if (u && u->active_state == "inactive") {
+      self->tracker_.remove(unit);
+      self->fetched_.erase(unit);
+    }
+  }
+  return 0;
+}
+
+int SystemdBus::on_job_removed(sd_bus_message* m, void* ud, sd_bus_error*) {
+  auto* self = static_cast<SystemdBus*>(ud);
+  uint32_t id = 0;
+  const char *job = nullptr, *unit = nullptr, *result = nullptr;
+  if (sd_bus_message_read(m, "uoss", &id, &job, &unit, &result) >= 0 && job && result) {
+    self->finished_jobs_[job] = result;
+    // Bounded: results nobody waits for are dropped oldest first.
+    while (self->finished_jobs_.size() > 256)
+      self->finished_jobs_.erase(self->finished_jobs_.begin());
+  }
+  return 0;
+}
+
+Result<std::string> SystemdBus::job(const char* method, const std::string& unit,
+                                    uint64_t timeout_ns) {
+  if (!bus_)
+    return Error{std::string("Failed to ") + method + " " + unit + ": not connected", ENOTCONN};
+  const uint64_t deadline = now_ns() + timeout_ns;
+  sd_bus_error err = SD_BUS_ERROR_NULL;
+  sd_bus_message* reply = nullptr;
+  int r = sd_bus_call_method(bus_, kDest, kPath, kManager, method, &err, &reply, "ss", unit.c_str(),
+                             "replace");
+  if (r < 0) {
+    Error e = bus_error(std::string("Failed to ") + method + " " + unit, &err, r);
+    sd_bus_error_free(&err);
+    return e;
+  }
+  const char* jp = nullptr;
+  r = sd_bus_message_read(reply, "o", &jp);
+  std::string job_path = jp ? jp : "";
+  sd_bus_message_unref(reply);
+  if (r < 0)
+    return Error::from_errno(std::string("Failed to read the job of ") + method, -r);
+  // Pump the bus until our job is removed; other signals keep flowing to the tracker.
+  std::vector<Event> pending;
+  while (true) {
+    if (auto it = finished_jobs_.find(job_path); it != finished_jobs_.end()) {
+      std::string res = it->second;
+      finished_jobs_.erase(it);
+      return res;
+    }
+    const uint64_t now = now_ns();
+    if (now >= deadline)
+      return Error{std::string("Failed to ") + method + " " + unit + ": job " + job_path +
+                       " did not finish within the deadline",
+                   ETIMEDOUT};
+    out_ = &pending;
+    r = sd_bus_process(bus_, nullptr);
+    out_ = nullptr;
+    if (r < 0)
+      return Error::from_errno(std::string("Failed to ") + method + " " + unit, -r);
+    if (r == 0)
+      sd_bus_wait(bus_, (deadline - now) / 1000);
+  }
+}
+
+Result<std::string> SystemdBus::start(const std::string& u, uint64_t t) {
+  return job("StartUnit", u, t);
+}
+Result<std::string> SystemdBus::stop(const std::string& u, uint64_t t) {
+  return job("StopUnit", u, t);
+}
+Result<std::string> SystemdBus::restart(const std::string& u, uint64_t t) {
+  return job("RestartUnit", u, t);
+}
+Result<std::string> SystemdBus::try_restart(const std::string& u, uint64_t t) {
+  return job("TryRestartUnit", u, t);
+}
+
+Status SystemdBus::reset_failed(const std::string& unit) {
+  if (!bus_)
+    return Error{"Failed to reset " + unit + ": not connected", ENOTCONN};
+  sd_bus_error err = SD_BUS_ERROR_NULL;
+  int r = sd_bus_call_method(bus_, kDest, kPath, kManager, "ResetFailedUnit", &err, nullptr, "s",
+                             unit.c_str());
+  if (r < 0) {
+    Error e = bus_error("Failed to reset the failed state of " + unit, &err, r);
+    sd_bus_error_free(&err);
+    return e;
+  }
+  return {};
+}
+
+Result<PropertyValue> SystemdBus::get_property(const std::string& unit, const std::string& name) {
+  if (!bus_)
+    return Error{"Failed to read " + name + " of " + unit + ": not connected", ENOTCONN};
+  const std::string iface = type_interface(unit);
+  if (iface.empty())
+    return Error{"Failed to read " + name + " of " + unit + ": not a unit type with resources"};
+  sd_bus_error err = SD_BUS_ERROR_NULL;
+  sd_bus_message* reply = nullptr;
+  // LoadUnit: the unit may be inactive and not loaded; its object path comes back either way.
+  int r =
+      sd_bus_call_method(bus_, kDest, kPath, kManager, "LoadUnit", &err, &reply, "s", unit.c_str());
+  const char* path = nullptr;
+  if (r >= 0)
+    r = sd_bus_message_read(reply, "o", &path);
+  std::string opath = path ? path : "";
+  sd_bus_message_unref(reply);
+  reply = nullptr;
+  const bool is_list = name.rfind("IO", 0) == 0;
+  if (r >= 0)
+    r = sd_bus_get_property(bus_, kDest, opath.c_str(), iface.c_str(), name.c_str(), &err, &reply,
+                            is_list ? "a(st)" : "t");
+  if (r < 0) {
+    Error e = bus_error("Failed to read " + name + " of " + unit, &err, r);
+    sd_bus_error_free(&err);
+    sd_bus_message_unref(reply);
+    return e;
+  }
+  PropertyValue v;
+  if (is_list) {
+    DeviceLimits l;
+    r = sd_bus_message_enter_container(reply, 'a', "(st)");
+    const char* dev = nullptr;
+    uint64_t val = 0;
+    while (r >= 0 && (r = sd_bus_message_read(reply, "(st)", &dev, &val)) > 0)
+      l.emplace_back(dev, val);
+    v = l;
+  } else {
+    uint64_t val = 0;
+    r = sd_bus_message_read(reply, "t", &val);
+    v = val;
+  }
+  sd_bus_message_unref(reply);
+  if (r < 0)
+    return Error::from_errno("Failed to parse " + name + " of " + unit, -r);
+  return v;
+}
+
+Status SystemdBus::set_property(const std::string& unit, const std::string& name,
+                                const PropertyValue& value) {
+  if (!bus_)
+    return Error{"Failed to set " + name + " of " + unit + ": not connected", ENOTCONN};
+  sd_bus_message* m = nullptr;
+  int r = sd_bus_message_new_method_call(bus_, &m, kDest, kPath, kManager, "SetUnitProperties");
+  if (r >= 0)
+    r = sd_bus_message_append(m, "sb", unit.c_str(), 1 /* runtime */);
+  if (r >= 0)
+    r = sd_bus_message_open_container(m, 'a', "(sv)");
+  if (r >= 0)
+    r = sd_bus_message_open_container(m, 'r', "sv");
+  if (r >= 0)
+    r = sd_bus_message_append(m, "s", name.c_str());
+  if (r >= 0) {
+    if (const auto* n = std::get_if<uint64_t>(&value)) {
+      r = sd_bus_message_append(m, "v", "t", *n);
+    } else {
+      const auto& l = std::get<DeviceLimits>(value);
+      // An empty list resets every limit of this kind; the entries are then set anew, so the
+      // result is exactly `l` whatever was there before.
+      r = sd_bus_message_open_container(m, 'v', "a(st)");
+      if (r >= 0)
+        r = sd_bus_message_open_container(m, 'a', "(st)");
+      for (const auto& [dev, val] : l)
+        if (r >= 0)
+          r = sd_bus_message_append(m, "(st)", dev.c_str(), val);
+      if (r >= 0)
+        r = sd_bus_message_close_container(m);
+      if (r >= 0)
+        r = sd_bus_message_close_container(m);
+    }
+  }
+  if (r >= 0)
+    r = sd_bus_message_close_container(m);
+  if (r >= 0)
+    r = sd_bus_message_close_container(m);
+  if (r < 0) {
+    sd_bus_message_unref(m);
+    return Error::from_errno("Failed to build SetUnitProperties for " + unit, -r);
+  }
+  sd_bus_error err = SD_BUS_ERROR_NULL;
+  r = sd_bus_call(bus_, m, kCallTimeoutUs, &err, nullptr);
+  sd_bus_message_unref(m);
+  if (r < 0) {
+    Error e = bus_error("Failed to set " + name + " of " + unit, &err, r);
+    sd_bus_error_free(&err);
+    return e;
+  }
+  return {};
+}
+
+}  // namespace mend

@@ -1,0 +1,70 @@
+// The sd-bus client: subscribes to the systemd manager, keeps the UnitTracker current from its
+// signals, survives the bus going away, and performs unit operations with job tracking.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <systemd/sd-bus.h>
+
+#include "mend/event.h"
+#include "unit_ops.h"
+#include "unit_tracker.h"
+
+namespace mend {
+
+enum class BusScope { System, User };
+
+class SystemdBus final : public UnitOps {
+ public:
+  SystemdBus(BusScope scope, UnitTracker& tracker);
+  ~SystemdBus() override;
+  SystemdBus(const SystemdBus&) = delete;
+  SystemdBus& operator=(const SystemdBus&) = delete;
+
+  // Connects, subscribes and seeds the cache. Events for units whose state changed while
+  // disconnected are appended to `out`.
+  Status connect(uint64_t now, std::vector<Event>& out);
+  bool connected() const { return bus_ != nullptr; }
+  int fd() const;
+  // Processes everything waiting on the bus; transitions become events in `out`. A broken
+  // connection is closed (connected() turns false) and reported.
+  Status process(uint64_t now, std::vector<Event>& out);
+  // The manager's own cgroup (ControlGroup of the manager): units live below it.
+  const std::string& manager_cgroup() const { return manager_cgroup_; }
+
+  // UnitOps
+  Result<std::string> start(const std::string& unit, uint64_t timeout_ns) override;
+  Result<std::string> stop(const std::string& unit, uint64_t timeout_ns) override;
+  Result<std::string> restart(const std::string& unit, uint64_t timeout_ns) override;
+  Result<std::string> try_restart(const std::string& unit, uint64_t timeout_ns) override;
+  Status reset_failed(const std::string& unit) override;
+  Result<PropertyValue> get_property(const std::string& unit, const std::string& name) override;
+  Status set_property(const std::string& unit, const std::string& name,
+                      const PropertyValue& value) override;
+
+ private:
+  static int on_properties_changed(sd_bus_message* m, void* self, sd_bus_error* err);
+  static int on_unit_removed(sd_bus_message* m, void* self, sd_bus_error* err);
+  static int on_job_removed(sd_bus_message* m, void* self, sd_bus_error* err);
+  Result<std::string> job(const char* method, const std::string& unit, uint64_t timeout_ns);
+  Status seed_all(uint64_t now, std::vector<Event>& out);
+  Status fetch_unit(const std::string& unit, UnitProps& p);
+  void disconnect();
+
+  BusScope scope_;
+  UnitTracker& tracker_;
+  sd_bus* bus_ = nullptr;
+  std::vector<sd_bus_slot*> slots_;
+  std::map<std::string, std::string> finished_jobs_;  // job path -> result
+  std::vector<Event>* out_ = nullptr;                 // while process() runs
+  uint64_t now_ = 0;
+  std::string manager_cgroup_;
+  std::set<std::string> fetched_;  // units whose full properties were read
+};
+
+}  // namespace mend

@@ -1,0 +1,39 @@
+// Operations on systemd units, as remedies use them. Implemented by SystemdBus over sd-bus;
+// tests of the executor may use a fake.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "mend/result.h"
+
+namespace mend {
+
+// A cgroup resource property's value: a number (MemoryMax, MemoryHigh, CPUQuotaPerSecUSec;
+// UINT64_MAX is "infinity") or a per-device list (IOReadBandwidthMax, ...: (path, value)).
+using DeviceLimits = std::vector<std::pair<std::string, uint64_t>>;
+using PropertyValue = std::variant<uint64_t, DeviceLimits>;
+
+class UnitOps {
+ public:
+  virtual ~UnitOps() = default;
+  // Queue a job and wait for it (JobRemoved) until `timeout_ns`. Returns the job result:
+  // "done", "failed", "timeout", "canceled", "dependency", "skipped", ... An error is returned
+  // when the job could not be queued (no such unit, permission) or did not finish in time.
+  virtual Result<std::string> start(const std::string& unit, uint64_t timeout_ns) = 0;
+  virtual Result<std::string> stop(const std::string& unit, uint64_t timeout_ns) = 0;
+  virtual Result<std::string> restart(const std::string& unit, uint64_t timeout_ns) = 0;
+  virtual Result<std::string> try_restart(const std::string& unit, uint64_t timeout_ns) = 0;
+  virtual Status reset_failed(const std::string& unit) = 0;
+  // Known names: MemoryMax, MemoryHigh, CPUQuotaPerSecUSec, IOReadBandwidthMax,
+  // IOWriteBandwidthMax, IOReadIOPSMax, IOWriteIOPSMax.
+  virtual Result<PropertyValue> get_property(const std::string& unit, const std::string& name) = 0;
+  // Runtime only (lost on reboot/daemon-reexec), so a remedy can never outlive mend's record.
+  virtual Status set_property(const std::string& unit, const std::string& name,
+                              const PropertyValue& value) = 0;
+};
+
+}  // namespace mend
