@@ -8,6 +8,7 @@
 
 find_program(BPF_CLANG NAMES clang-14 clang REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
+find_program(BPF_STRIP NAMES llvm-strip-14 llvm-strip REQUIRED)
 set(MEND_VMLINUX_H "" CACHE FILEPATH "vmlinux.h to use instead of generating one")
 
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|amd64")
@@ -43,6 +44,8 @@ foreach(prog oom fs iolat)
     OUTPUT ${obj}
     COMMAND ${BPF_CLANG} -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_${BPF_ARCH}
             -I${BPF_OUT} -I${CMAKE_SOURCE_DIR}/bpf -c ${src} -o ${obj}
+    # Keep BTF (CO-RE needs it), drop DWARF: the object is embedded in mendd.
+    COMMAND ${BPF_STRIP} -g ${obj}
     DEPENDS ${src} ${CMAKE_SOURCE_DIR}/bpf/mend_events.h ${CMAKE_SOURCE_DIR}/bpf/mend_common.bpf.h
             ${BPF_OUT}/vmlinux.h
     COMMENT "BPF ${prog}.bpf.c"

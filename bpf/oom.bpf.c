@@ -10,7 +10,7 @@ MEND_DEFINE_STATS();
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, 64 * 1024); /* ~45 records: OOM kills are rare */
 } events SEC(".maps");
 
 /* Kernel 6.2 (commit f1a7941243c1 "mm: convert mm's rss stats into percpu_counter") changed

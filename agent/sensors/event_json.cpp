@@ -78,7 +78,8 @@ json payload_json(const UnitState& p) {
           {"exec_main_code", p.exec_main_code},
           {"exec_main_status", p.exec_main_status},
           {"memory_current", p.memory_current},
-          {"oom_pid", p.oom_pid}};
+          {"oom_pid", p.oom_pid},
+          {"state_change_ns", p.state_change_ns}};
 }
 
 json payload_json(const Psi& p) {
@@ -229,6 +230,7 @@ void read(Reader& r, UnitState& p) {
   r.get("exec_main_status", p.exec_main_status);
   r.get("memory_current", p.memory_current);
   r.get("oom_pid", p.oom_pid);
+  r.get("state_change_ns", p.state_change_ns);
 }
 
 void read(Reader& r, Psi& p) {

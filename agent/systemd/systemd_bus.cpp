@@ -130,6 +130,8 @@ int read_prop(sd_bus_message* m, const char* key, UnitProps& p) {
     return u64(p.memory_max);
   if (k == "MemoryHigh")
     return u64(p.memory_high);
+  if (k == "StateChangeTimestampMonotonic")
+    return u64(p.state_change_us);
   if (k == "Requires")
     return strv(p.requires_);
   if (k == "Wants")

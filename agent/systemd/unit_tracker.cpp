@@ -25,6 +25,8 @@ void UnitTracker::apply(UnitInfo& u, const UnitProps& p) {
     u.memory_max = *p.memory_max;
   if (p.memory_high)
     u.memory_high = *p.memory_high;
+  if (p.state_change_us)
+    u.state_change_us = *p.state_change_us;
   if (p.requires_)
     u.requires_ = *p.requires_;
   if (p.wants)
@@ -68,6 +70,7 @@ Event UnitTracker::make_event(const UnitInfo& u, const std::string& prev, uint64
   s.memory_current = u.memory_current;
   if (pattern == "oom_killed")
     s.oom_pid = u.last_oom_pid;
+  s.state_change_ns = u.state_change_us * 1000;
   return Event{now, std::move(s)};
 }
 

@@ -19,6 +19,7 @@ struct UnitProps {
   std::optional<uint32_t> n_restarts;
   std::optional<int32_t> main_pid, exec_main_status;
   std::optional<uint64_t> memory_current, memory_max, memory_high;
+  std::optional<uint64_t> state_change_us;  // StateChangeTimestampMonotonic
   std::optional<std::vector<std::string>> requires_, wants, after, binds_to, part_of;
 };
 
@@ -28,6 +29,7 @@ struct UnitInfo {
   uint32_t n_restarts = 0;
   int32_t main_pid = 0, exec_main_status = 0;
   uint64_t memory_current = 0, memory_max = UINT64_MAX, memory_high = UINT64_MAX;
+  uint64_t state_change_us = 0;
   std::vector<std::string> requires_, wants, after, binds_to, part_of;
   uint64_t last_change_ns = 0;  // when active/sub state last changed (our clock)
   std::deque<uint64_t> restart_times;

@@ -99,8 +99,9 @@ struct UnitState {
   std::string pattern;
   std::string exec_main_code;  // "exited", "killed", "dumped", or empty
   int32_t exec_main_status = 0;
-  uint64_t memory_current = 0;  // bytes; 0 when accounting is off
-  int32_t oom_pid = 0;          // for "oom_killed": the victim the kernel reported
+  uint64_t memory_current = 0;   // bytes; 0 when accounting is off
+  int32_t oom_pid = 0;           // for "oom_killed": the victim the kernel reported
+  uint64_t state_change_ns = 0;  // when systemd changed the state (CLOCK_MONOTONIC), 0 unknown
 };
 
 struct Psi {

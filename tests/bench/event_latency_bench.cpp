@@ -20,6 +20,7 @@
 #include "sensors/kernel_features.h"
 #include "sensors/mounts.h"
 #include "sensors/sensor_hub.h"
+#include "sinks/logging.h"
 
 using namespace mend;
 using namespace mend::test;
@@ -66,6 +67,7 @@ int main(int argc, char** argv) {
     else if (a == "--storm-events")
       n_storm = v;
   }
+  init_logging(false);  // logs to stderr: stdout is the JSON result
   if (!privileged_unavailable().empty()) {
     std::fprintf(stderr, "needs root: %s\n", privileged_unavailable().c_str());
     return 1;

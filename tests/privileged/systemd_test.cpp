@@ -276,3 +276,40 @@ TEST(Journald, RecordsCarryEveryFieldAndShowUnderTheUnit) {
   // `journalctl -u <unit>` shows mend's record inline with the unit's own log.
   EXPECT_FALSE(find({"-u", unit}).is_null());
 }
+
+// mendd as a Type=notify service: READY=1 makes the start job finish, WATCHDOG=1 keeps it
+// alive past WatchdogSec, and its log lands in the journal natively (PRIORITY, CODE_FILE).
+TEST(SystemdService, NotifyWatchdogAndNativeJournalLogging) {
+  MEND_REQUIRE_ROOT();
+  UserManager m;
+  m.add_unit("mendd-test.service", std::string("[Service]\nType=notify\nWatchdogSec=1s\n") +
+                                       "ExecStart=" + MENDD_PATH +
+                                       " --trace --config /dev/null --sensors psi --bus none\n");
+  auto r = m.systemctl({"start", "mendd-test.service"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(m.show("mendd-test.service", "ActiveState"), "active");
+  std::this_thread::sleep_for(3s);  // three watchdog periods
+  EXPECT_EQ(m.show("mendd-test.service", "ActiveState"), "active");
+  EXPECT_EQ(m.show("mendd-test.service", "NRestarts"), "0");
+  const std::string pid = m.show("mendd-test.service", "MainPID");
+  ASSERT_EQ(m.systemctl({"stop", "mendd-test.service"}).status, 0);
+  EXPECT_EQ(m.show("mendd-test.service", "Result"), "success");
+
+  nlohmann::json found;
+  for (int i = 0; i < 50 && found.is_null(); ++i) {
+    auto out =
+        run({"journalctl", "-o", "json", "--no-pager", "_PID=" + pid, "SYSLOG_IDENTIFIER=mendd"});
+    std::istringstream in(out.out);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.contains("CODE_FILE"))
+        found = j;
+    }
+    if (found.is_null())
+      std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_FALSE(found.is_null()) << "no native journald record from mendd pid " << pid;
+  EXPECT_TRUE(found.contains("CODE_LINE"));
+  EXPECT_EQ(found["PRIORITY"], "6");
+}
