@@ -79,7 +79,9 @@ json payload_json(const UnitState& p) {
           {"exec_main_status", p.exec_main_status},
           {"memory_current", p.memory_current},
           {"oom_pid", p.oom_pid},
-          {"state_change_ns", p.state_change_ns}};
+          {"state_change_ns", p.state_change_ns},
+          {"requires", p.requires_},
+          {"binds_to", p.binds_to}};
 }
 
 json payload_json(const Psi& p) {
@@ -231,6 +233,8 @@ void read(Reader& r, UnitState& p) {
   r.get("memory_current", p.memory_current);
   r.get("oom_pid", p.oom_pid);
   r.get("state_change_ns", p.state_change_ns);
+  r.get("requires", p.requires_);
+  r.get("binds_to", p.binds_to);
 }
 
 void read(Reader& r, Psi& p) {

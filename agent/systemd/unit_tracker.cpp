@@ -71,6 +71,8 @@ Event UnitTracker::make_event(const UnitInfo& u, const std::string& prev, uint64
   if (pattern == "oom_killed")
     s.oom_pid = u.last_oom_pid;
   s.state_change_ns = u.state_change_us * 1000;
+  s.requires_ = u.requires_;
+  s.binds_to = u.binds_to;
   return Event{now, std::move(s)};
 }
 

@@ -102,6 +102,8 @@ struct UnitState {
   uint64_t memory_current = 0;   // bytes; 0 when accounting is off
   int32_t oom_pid = 0;           // for "oom_killed": the victim the kernel reported
   uint64_t state_change_ns = 0;  // when systemd changed the state (CLOCK_MONOTONIC), 0 unknown
+  std::vector<std::string> requires_;  // JSON "requires": units this one Requires=
+  std::vector<std::string> binds_to;   // JSON "binds_to"
 };
 
 struct Psi {
