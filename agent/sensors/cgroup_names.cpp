@@ -33,14 +33,16 @@ std::string CgroupNames::lookup(const std::string& root,
     return "";
   if (auto it = cache.find(id); it != cache.end())
     return it->second;
-  // A miss rescans the hierarchy, at most once a second per hierarchy: a storm of unknown ids
-  // (cgroups already gone) must not turn into a storm of directory walks.
+  // A miss rescans the hierarchy, at most ten times a second per hierarchy: a storm of unknown
+  // ids (cgroups already gone) must not turn into a storm of directory walks.
   uint64_t now = monotonic_ns();
   uint64_t& last = last_scan_ns_[root];
-  if (last != 0 && now - last < 1000000000ull)
+  if (last != 0 && now - last < 100000000ull)
     return "";
   last = now;
-  cache.clear();
+  // Keep what was learnt of cgroups that are gone; bounded.
+  if (cache.size() > 65536)
+    cache.clear();
   std::error_code ec;
   struct stat st {};
   if (::stat(root.c_str(), &st) == 0)

@@ -20,6 +20,9 @@ class CgroupNames {
   // "" when the id is unknown (the cgroup is gone); "/" for a hierarchy root.
   std::string v2_path(uint64_t id) { return lookup(v2_root_, v2_cache_, id); }
   std::string io_path(uint64_t id) { return lookup(io_root_, io_cache_, id); }
+  // A path the kernel reported along with its id (fs_enospc records carry both): good even
+  // after the cgroup is gone.
+  void remember_v2(uint64_t id, const std::string& path) { v2_cache_[id] = path; }
   const std::string& v2_root() const { return v2_root_; }
   const std::string& io_root() const { return io_root_; }
 

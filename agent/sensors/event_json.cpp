@@ -268,7 +268,15 @@ json to_json(const Event& e) {
 }
 
 std::string to_json_line(const Event& e) {
-  return to_json(e).dump();
+  // type and ts_ns first, for people reading a trace; the rest in a stable order.
+  nlohmann::ordered_json o;
+  o["type"] = to_string(e.type());
+  o["ts_ns"] = e.ts_ns;
+  const json fields = to_json(e);
+  for (auto it = fields.begin(); it != fields.end(); ++it)
+    if (it.key() != "type" && it.key() != "ts_ns")
+      o[it.key()] = *it;
+  return o.dump();
 }
 
 Result<Event> event_from_json(const json& j) {

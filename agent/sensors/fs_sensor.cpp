@@ -154,6 +154,8 @@ class FsSensor final : public Sensor {
       (void)s->ctx_.mounts->refresh();
       f = decode_fs_error(raw, *s->ctx_.mounts, s->ctx_.manager_cgroup_root);
     }
+    if (raw.cgroup_id && !f.cgroup.empty() && f.cgroup.find("/…") == std::string::npos)
+      s->ctx_.cgroups->remember_v2(raw.cgroup_id, f.cgroup);
     ++s->events_;
     if (s->emit_)
       (*s->emit_)(Event{raw.ts_ns, std::move(f)});
