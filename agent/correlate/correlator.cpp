@@ -159,6 +159,10 @@ void Correlator::index(const Incident& inc, const std::string& entity) {
 }
 
 void Correlator::close_quiet(uint64_t now) {
+  // Closing is checked at most once per second of event time: it walks every incident.
+  if (now < next_close_check_)
+    return;
+  next_close_check_ = now + 1000000000ull;
   for (auto& inc : incidents_) {
     if (inc->closed || inc->updated_ns + cfg_.quiet_ns > now)
       continue;

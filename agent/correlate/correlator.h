@@ -66,6 +66,7 @@ class Correlator {
   // consumer is evidence even if it is not the victim and did not fail.
   std::map<std::string, Event> memory_by_unit_;
   uint64_t next_id_ = 1;
+  uint64_t next_close_check_ = 0;
   uint64_t events_seen_ = 0;
   uint64_t events_ignored_ = 0;
 };

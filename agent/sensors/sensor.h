@@ -27,7 +27,7 @@ using EventSink = std::function<void(Event&&)>;
 // Paths and facilities a sensor may use, injected so tests can point them elsewhere.
 struct SensorContext {
   const SensorConfig* config = nullptr;
-  const KernelFeatures* features = nullptr;
+  KernelFeatures* features = nullptr;
   MountTable* mounts = nullptr;
   CgroupNames* cgroups = nullptr;
   std::string procfs = "/proc";

@@ -54,7 +54,7 @@ Status SensorHub::start() {
   // The parsed vmlinux BTF and libbpf's load-time buffers are several MB the agent no longer
   // needs: give them back.
   if (ctx_.features)
-    const_cast<KernelFeatures*>(ctx_.features)->release();
+    ctx_.features->release();
   malloc_trim(0);
   if (sensors_.empty())
     return Error{"no sensor could start"};

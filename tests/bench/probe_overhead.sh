@@ -6,6 +6,8 @@
 # and under the load. Needs root; removes everything it creates.
 #
 #   tests/bench/probe_overhead.sh BUILD_DIR [PAIRS] [SECONDS]
+#   MEND_BENCH_SENSORS=io ...        attach only some sensors (default: all)
+#   MEND_BENCH_WORKLOADS=randread    only some workloads (default: randread randrw)
 set -euo pipefail
 
 build=${1:?usage: probe_overhead.sh BUILD_DIR [PAIRS] [SECONDS]}
@@ -39,7 +41,8 @@ fio_iops() { # rw
 }
 
 start_mendd() {
-  "$mendd" --trace --config /dev/null >/dev/null 2>"$work/mendd.err" &
+  "$mendd" --trace --config /dev/null --sensors "${MEND_BENCH_SENSORS:-oom,io,fs,psi,units}" \
+    >/dev/null 2>"$work/mendd.err" &
   mendd_pid=$!
   until grep -q "mendd: tracing" "$work/mendd.err" 2>/dev/null; do sleep 0.05; done
 }
@@ -58,7 +61,7 @@ median() { python3 -c 'import statistics,sys; print(f"{statistics.median(float(x
 
 echo "| workload | baseline IOPS (median) | mend attached / baseline | biolatency attached / baseline |"
 echo "|---|---|---|---|"
-for rw in randread randrw; do
+for rw in ${MEND_BENCH_WORKLOADS:-randread randrw}; do
   base=() rb=() rc=()
   for _ in $(seq "$pairs"); do
     a=$(fio_iops "$rw")
