@@ -65,7 +65,9 @@ std::vector<Event> workload(size_t n, size_t groups) {
   return out;
 }
 
-size_t heap_bytes() { return mallinfo2().uordblks; }
+size_t heap_bytes() {
+  return mallinfo2().uordblks;
+}
 
 }  // namespace
 
@@ -100,10 +102,11 @@ int main(int argc, char** argv) {
     size_t entities = 0;
     for (const auto* i : c.incidents())
       entities += i->entities.size();
-    out["memory"] = {{"incidents", c.incidents().size()},
-                     {"entities", entities},
-                     {"heap_bytes", after - before},
-                     {"bytes_per_incident", (after - before) / std::max<size_t>(1, c.incidents().size())}};
+    out["memory"] = {
+        {"incidents", c.incidents().size()},
+        {"entities", entities},
+        {"heap_bytes", after - before},
+        {"bytes_per_incident", (after - before) / std::max<size_t>(1, c.incidents().size())}};
   }
 
   // 3. Arrival -> incident updated (reorder buffer off: the live pipeline adds its tolerance).

@@ -62,7 +62,7 @@ TEST(OomSensor, MemcgOomKillIsReportedWithVictimAndCgroup) {
   EXPECT_EQ(k.memcg_limit_bytes, 52428800u);
   EXPECT_GT(k.rss_bytes, 30u << 20);
   EXPECT_LE(k.rss_bytes, 100u << 20);  // RSS counts file pages the memcg may not
-  EXPECT_EQ(k.unit, "");  // not started as a systemd unit
+  EXPECT_EQ(k.unit, "");               // not started as a systemd unit
   EXPECT_GT(e->ts_ns, 0u);
   EXPECT_EQ(t.stop(), 0);
   auto oom = t.summary("oom");
