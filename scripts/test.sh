@@ -19,7 +19,7 @@ build_and_test() {
   cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir.configure.log" 2>&1 ||
     { cat "$dir.configure.log"; return 1; }
   cmake --build "$dir" -j "$jobs"
-  local args=(--test-dir "$dir" --output-on-failure)
+  local args=(--test-dir "$dir" --output-on-failure --parallel "$jobs")
   [ -n "$label" ] && args+=(-L "$label")
   ctest "${args[@]}"
 }
