@@ -57,6 +57,20 @@ int cmd_replay(const std::string& file, const std::string& output, bool skip_bad
   return 0;
 }
 
+// A duration flag ("30s", "5m"), validated by CLI11 so a bad value is a usage error.
+void duration_option(CLI::App* app, const std::string& name, std::optional<uint64_t>& out,
+                     const std::string& help) {
+  app->add_option_function<std::string>(
+      name,
+      [&out, name](const std::string& v) {
+        auto d = mend::parse_duration_ns(v);
+        if (!d.ok())
+          throw CLI::ValidationError(name, d.error().message);
+        out = *d;
+      },
+      help);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -81,24 +95,10 @@ int main(int argc, char** argv) {
       ->required();
   rp->add_flag("--skip-bad", skip_bad,
                "Skip malformed lines (reported on stderr) instead of failing");
-  rp->add_option_function<std::string>(
-      "--window",
-      [&](const std::string& v) {
-        auto d = mend::parse_duration_ns(v);
-        if (!d.ok())
-          throw CLI::ValidationError("--window", d.error().message);
-        window = *d;
-      },
-      "Events join an incident active within this window (default 5m)");
-  rp->add_option_function<std::string>(
-      "--quiet",
-      [&](const std::string& v) {
-        auto d = mend::parse_duration_ns(v);
-        if (!d.ok())
-          throw CLI::ValidationError("--quiet", d.error().message);
-        quiet = *d;
-      },
-      "An incident closes after this long without events (default 10m)");
+  duration_option(rp, "--window", window,
+                  "Events join an incident active within this window (default 5m)");
+  duration_option(rp, "--quiet", quiet,
+                  "An incident closes after this long without events (default 10m)");
   rp->add_option("-o,--output", output, "Output format: text or json")
       ->check(CLI::IsMember({"text", "json"}));
 

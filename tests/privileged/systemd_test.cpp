@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -26,6 +27,27 @@ const UnitState* unit_event(const Event& e, const std::string& unit) {
 }
 
 constexpr uint64_t kSecond = 1000000000ull;
+
+// The newest journal record matching `args` (journalctl match arguments) and `pred`, waiting up
+// to 5 s for journald to have written it; null when none came.
+nlohmann::json journal_find(const std::vector<std::string>& args,
+                            const std::function<bool(const nlohmann::json&)>& pred) {
+  for (int i = 0; i < 50; ++i) {
+    std::vector<std::string> argv = {"journalctl", "-o", "json", "--no-pager"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::istringstream in(run(argv).out);
+    nlohmann::json found;
+    for (std::string line; std::getline(in, line);) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_discarded() && pred(j))
+        found = j;
+    }
+    if (!found.is_null())
+      return found;
+    std::this_thread::sleep_for(100ms);
+  }
+  return nullptr;
+}
 
 }  // namespace
 
@@ -244,22 +266,8 @@ TEST(Journald, RecordsCarryEveryFieldAndShowUnderTheUnit) {
   ASSERT_TRUE(journal_send(r).ok());
 
   auto find = [&](const std::vector<std::string>& args) {
-    nlohmann::json found;
-    for (int i = 0; i < 50 && found.is_null(); ++i) {
-      std::vector<std::string> argv = {"journalctl", "-o", "json", "--no-pager"};
-      argv.insert(argv.end(), args.begin(), args.end());
-      auto out = run(argv);
-      std::istringstream in(out.out);
-      std::string line;
-      while (std::getline(in, line)) {
-        auto j = nlohmann::json::parse(line, nullptr, false);
-        if (!j.is_discarded() && j.value("MEND_INCIDENT_ID", "") == id)
-          found = j;
-      }
-      if (found.is_null())
-        std::this_thread::sleep_for(100ms);
-    }
-    return found;
+    return journal_find(
+        args, [&](const nlohmann::json& j) { return j.value("MEND_INCIDENT_ID", "") == id; });
   };
   auto j = find({"MEND_INCIDENT_ID=" + id});
   ASSERT_FALSE(j.is_null());
@@ -295,20 +303,9 @@ TEST(SystemdService, NotifyWatchdogAndNativeJournalLogging) {
   ASSERT_EQ(m.systemctl({"stop", "mendd-test.service"}).status, 0);
   EXPECT_EQ(m.show("mendd-test.service", "Result"), "success");
 
-  nlohmann::json found;
-  for (int i = 0; i < 50 && found.is_null(); ++i) {
-    auto out =
-        run({"journalctl", "-o", "json", "--no-pager", "_PID=" + pid, "SYSLOG_IDENTIFIER=mendd"});
-    std::istringstream in(out.out);
-    std::string line;
-    while (std::getline(in, line)) {
-      auto j = nlohmann::json::parse(line, nullptr, false);
-      if (!j.is_discarded() && j.contains("CODE_FILE"))
-        found = j;
-    }
-    if (found.is_null())
-      std::this_thread::sleep_for(100ms);
-  }
+  nlohmann::json found =
+      journal_find({"_PID=" + pid, "SYSLOG_IDENTIFIER=mendd"},
+                   [](const nlohmann::json& j) { return j.contains("CODE_FILE"); });
   ASSERT_FALSE(found.is_null()) << "no native journald record from mendd pid " << pid;
   EXPECT_TRUE(found.contains("CODE_LINE"));
   EXPECT_EQ(found["PRIORITY"], "6");
