@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "policy/config.h"
+#include "policy/policy_loader.h"
 #include "policy/units.h"
 #include "sensors/cgroup_names.h"
 #include "sensors/event_json.h"
@@ -80,6 +81,9 @@ int main(int argc, char** argv) {
 
   auto* cfg_opt =
       app.add_option("-c,--config", config_path, "Agent configuration file")->capture_default_str();
+  std::string policies_dir = "/etc/mend/policies.d";
+  auto* pol_opt = app.add_option("--policies", policies_dir, "Policy directory (*.yaml)")
+                      ->capture_default_str();
   app.add_flag("--trace", trace,
                "Run the sensors only and print one JSON event per line on stdout");
   app.add_flag("--check-config", check_config,
@@ -120,7 +124,18 @@ int main(int argc, char** argv) {
     cfg = std::move(*loaded);
   }
   if (check_config) {
-    std::cout << "configuration OK" << std::endl;
+    // Policies: as the agent will load them, permissions included (StrictModes).
+    size_t n = 0;
+    if (pol_opt->count() > 0 || access(policies_dir.c_str(), F_OK) == 0) {
+      auto pols = mend::load_policy_dir(policies_dir, /*strict_modes=*/true);
+      if (!pols.ok()) {
+        SPDLOG_ERROR("Invalid policies:\n{}", pols.error().message);
+        return 1;
+      }
+      n = pols->size();
+    }
+    std::cout << "configuration OK (" << n << " polic" << (n == 1 ? "y" : "ies") << ")"
+              << std::endl;
     return 0;
   }
   if (!sensors_flag.empty())

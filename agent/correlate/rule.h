@@ -25,6 +25,8 @@ class RootCauseRule {
   // Lower runs first and wins ties between matching rules.
   virtual int precedence() const = 0;
   virtual std::optional<Candidate> evaluate(const Incident& inc) const = 0;
+  // The root-cause kinds this rule can name (policies match on them).
+  virtual std::vector<std::string> kinds() const = 0;
 };
 
 class RuleRegistry {
@@ -33,6 +35,8 @@ class RuleRegistry {
   bool add(const std::string& name, std::function<std::unique_ptr<RootCauseRule>()> f);
   // Every registered rule, ordered by precedence.
   std::vector<std::unique_ptr<RootCauseRule>> create_all() const;
+  // Every root-cause kind some rule can name.
+  std::vector<std::string> kinds() const;
 
  private:
   std::map<std::string, std::function<std::unique_ptr<RootCauseRule>()>> factories_;

@@ -22,6 +22,14 @@ std::vector<std::unique_ptr<RootCauseRule>> RuleRegistry::create_all() const {
   return out;
 }
 
+std::vector<std::string> RuleRegistry::kinds() const {
+  std::vector<std::string> out;
+  for (const auto& r : create_all())
+    for (auto& k : r->kinds())
+      out.push_back(k);
+  return out;
+}
+
 bool is_unit_failure(const UnitState& s) {
   return s.active_state == "failed" || s.sub_state == "auto-restart" ||
          s.pattern == "restart_loop" || s.pattern == "start_limit_hit" ||

@@ -8,6 +8,7 @@
 
 #include "correlate/incident_json.h"
 #include "correlate/replay.h"
+#include "policy/policy_loader.h"
 #include "policy/units.h"
 
 namespace {
@@ -57,6 +58,36 @@ int cmd_replay(const std::string& file, const std::string& output, bool skip_bad
   return 0;
 }
 
+int cmd_policy_check(const std::vector<std::string>& files, bool strict_modes,
+                     const std::string& output) {
+  int rc = 0;
+  nlohmann::ordered_json report = nlohmann::ordered_json::array();
+  for (const auto& f : files) {
+    auto r = mend::load_policy_file(f, strict_modes);
+    nlohmann::ordered_json entry;
+    entry["file"] = f;
+    entry["ok"] = r.ok();
+    if (r.ok()) {
+      std::vector<std::string> names;
+      for (const auto& p : *r)
+        names.push_back(p.ir.name);
+      entry["policies"] = names;
+      if (output != "json")
+        std::cout << f << ": " << names.size() << " polic" << (names.size() == 1 ? "y" : "ies")
+                  << " OK\n";
+    } else {
+      rc = 1;
+      entry["errors"] = r.error().message;
+      if (output != "json")
+        std::cerr << r.error().message << "\n";
+    }
+    report.push_back(std::move(entry));
+  }
+  if (output == "json")
+    std::cout << report.dump(2) << "\n";
+  return rc;
+}
+
 // A duration flag ("30s", "5m"), validated by CLI11 so a bad value is a usage error.
 void duration_option(CLI::App* app, const std::string& name, std::optional<uint64_t>& out,
                      const std::string& help) {
@@ -77,7 +108,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "mendctl - inspect and steer mend\n\n"
       "  mendctl replay EVENTS.jsonl      correlate recorded events (mendd --trace output)\n"
-      "                                   offline: no agent, no root",
+      "                                   offline: no agent, no root\n"
+      "  mendctl policy check FILE...     validate policy files offline",
       "mendctl"};
   app.require_subcommand(1);
   std::string output = "text";
@@ -102,8 +134,24 @@ int main(int argc, char** argv) {
   rp->add_option("-o,--output", output, "Output format: text or json")
       ->check(CLI::IsMember({"text", "json"}));
 
+  auto* pol = app.add_subcommand("policy", "Work with policy files");
+  pol->require_subcommand(1);
+  auto* pc = pol->add_subcommand(
+      "check",
+      "Validate policy files offline (no agent needed): syntax, types, bounds, root causes and "
+      "actions; every error as FILE:LINE:COLUMN. Exit 0 when all are valid, 1 otherwise.");
+  std::vector<std::string> policy_files;
+  bool strict_modes = false;
+  pc->add_option("FILE", policy_files, "Policy files (YAML)")->required();
+  pc->add_flag("--strict-modes", strict_modes,
+               "Also refuse files not owned by root or writable by group/others, as mendd does");
+  pc->add_option("-o,--output", output, "Output format: text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+
   CLI11_PARSE(app, argc, argv);
   if (rp->parsed())
     return cmd_replay(file, output, skip_bad, window, quiet);
+  if (pc->parsed())
+    return cmd_policy_check(policy_files, strict_modes, output);
   return 2;
 }

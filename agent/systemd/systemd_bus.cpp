@@ -471,12 +471,7 @@ Status SystemdBus::reset_failed(const std::string& unit) {
   return {};
 }
 
-Result<PropertyValue> SystemdBus::get_property(const std::string& unit, const std::string& name) {
-  if (!bus_)
-    return Error{"Failed to read " + name + " of " + unit + ": not connected", ENOTCONN};
-  const std::string iface = type_interface(unit);
-  if (iface.empty())
-    return Error{"Failed to read " + name + " of " + unit + ": not a unit type with resources"};
+Result<std::string> SystemdBus::load_unit_path(const std::string& unit) {
   sd_bus_error err = SD_BUS_ERROR_NULL;
   sd_bus_message* reply = nullptr;
   // LoadUnit: the unit may be inactive and not loaded; its object path comes back either way.
@@ -487,11 +482,48 @@ Result<PropertyValue> SystemdBus::get_property(const std::string& unit, const st
     r = sd_bus_message_read(reply, "o", &path);
   std::string opath = path ? path : "";
   sd_bus_message_unref(reply);
-  reply = nullptr;
+  if (r < 0) {
+    Error e = bus_error("Failed to load " + unit, &err, r);
+    sd_bus_error_free(&err);
+    return e;
+  }
+  return opath;
+}
+
+Result<std::string> SystemdBus::active_state(const std::string& unit) {
+  if (!bus_)
+    return Error{"Failed to read the state of " + unit + ": not connected", ENOTCONN};
+  auto path = load_unit_path(unit);
+  if (!path.ok())
+    return path.error();
+  sd_bus_error err = SD_BUS_ERROR_NULL;
+  char* state = nullptr;
+  int r = sd_bus_get_property_string(bus_, kDest, path->c_str(), "org.freedesktop.systemd1.Unit",
+                                     "ActiveState", &err, &state);
+  if (r < 0) {
+    Error e = bus_error("Failed to read the state of " + unit, &err, r);
+    sd_bus_error_free(&err);
+    return e;
+  }
+  std::string s = state ? state : "";
+  free(state);
+  return s;
+}
+
+Result<PropertyValue> SystemdBus::get_property(const std::string& unit, const std::string& name) {
+  if (!bus_)
+    return Error{"Failed to read " + name + " of " + unit + ": not connected", ENOTCONN};
+  const std::string iface = type_interface(unit);
+  if (iface.empty())
+    return Error{"Failed to read " + name + " of " + unit + ": not a unit type with resources"};
+  auto opath = load_unit_path(unit);
+  if (!opath.ok())
+    return opath.error();
+  sd_bus_error err = SD_BUS_ERROR_NULL;
+  sd_bus_message* reply = nullptr;
   const bool is_list = name.rfind("IO", 0) == 0;
-  if (r >= 0)
-    r = sd_bus_get_property(bus_, kDest, opath.c_str(), iface.c_str(), name.c_str(), &err, &reply,
-                            is_list ? "a(st)" : "t");
+  int r = sd_bus_get_property(bus_, kDest, opath->c_str(), iface.c_str(), name.c_str(), &err,
+                              &reply, is_list ? "a(st)" : "t");
   if (r < 0) {
     Error e = bus_error("Failed to read " + name + " of " + unit, &err, r);
     sd_bus_error_free(&err);

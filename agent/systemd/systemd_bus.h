@@ -43,6 +43,7 @@ class SystemdBus final : public UnitOps {
   Result<std::string> restart(const std::string& unit, uint64_t timeout_ns) override;
   Result<std::string> try_restart(const std::string& unit, uint64_t timeout_ns) override;
   Status reset_failed(const std::string& unit) override;
+  Result<std::string> active_state(const std::string& unit) override;
   Result<PropertyValue> get_property(const std::string& unit, const std::string& name) override;
   Status set_property(const std::string& unit, const std::string& name,
                       const PropertyValue& value) override;
@@ -53,6 +54,7 @@ class SystemdBus final : public UnitOps {
   static int on_job_removed(sd_bus_message* m, void* self, sd_bus_error* err);
   Result<std::string> job(const char* method, const std::string& unit, uint64_t timeout_ns);
   Status seed_all(uint64_t now, std::vector<Event>& out);
+  Result<std::string> load_unit_path(const std::string& unit);
   Status fetch_unit(const std::string& unit, UnitProps& p);
   void disconnect();
 

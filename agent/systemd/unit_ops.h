@@ -28,6 +28,8 @@ class UnitOps {
   virtual Result<std::string> restart(const std::string& unit, uint64_t timeout_ns) = 0;
   virtual Result<std::string> try_restart(const std::string& unit, uint64_t timeout_ns) = 0;
   virtual Status reset_failed(const std::string& unit) = 0;
+  // ActiveState ("active", "failed", ...) as systemd has it now.
+  virtual Result<std::string> active_state(const std::string& unit) = 0;
   // Known names: MemoryMax, MemoryHigh, CPUQuotaPerSecUSec, IOReadBandwidthMax,
   // IOWriteBandwidthMax, IOReadIOPSMax, IOWriteIOPSMax.
   virtual Result<PropertyValue> get_property(const std::string& unit, const std::string& name) = 0;

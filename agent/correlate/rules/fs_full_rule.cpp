@@ -15,6 +15,8 @@ class FsFullRule final : public RootCauseRule {
   const char* name() const override { return "fs_full"; }
   int precedence() const override { return 10; }
 
+  std::vector<std::string> kinds() const override { return {"fs_full", "fs_filling"}; }
+
   std::optional<Candidate> evaluate(const Incident& inc) const override {
     auto fills = evidence_of<FsFill>(inc);
     auto enospc = evidence_of<FsEnospc>(inc);

@@ -14,6 +14,8 @@ class IoStallRule final : public RootCauseRule {
   const char* name() const override { return "io_stall"; }
   int precedence() const override { return 30; }
 
+  std::vector<std::string> kinds() const override { return {"io_stall"}; }
+
   std::optional<Candidate> evaluate(const Incident& inc) const override {
     const IoStall* worst = nullptr;
     size_t idx = 0;

@@ -13,6 +13,8 @@ class MemoryRule final : public RootCauseRule {
   const char* name() const override { return "memory"; }
   int precedence() const override { return 20; }
 
+  std::vector<std::string> kinds() const override { return {"memory_limit", "memory_exhausted"}; }
+
   std::optional<Candidate> evaluate(const Incident& inc) const override {
     auto kills = evidence_of<OomKill>(inc);
     if (kills.empty())

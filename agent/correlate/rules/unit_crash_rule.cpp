@@ -16,6 +16,8 @@ class UnitCrashRule final : public RootCauseRule {
   const char* name() const override { return "unit_crash"; }
   int precedence() const override { return 50; }
 
+  std::vector<std::string> kinds() const override { return {"unit_crash"}; }
+
   std::optional<Candidate> evaluate(const Incident& inc) const override {
     std::map<std::string, std::pair<uint64_t, size_t>> first_failure;  // unit -> (ts, evidence)
     std::map<std::string, std::vector<std::string>> deps;

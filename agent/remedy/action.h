@@ -1,0 +1,103 @@
+// The action interface and registry. An action is one bounded, typed step of a plan: it says
+// what it would do (describe: dry-run, approval, journald), checks its preconditions, applies,
+// verifies its own effect, and rolls back exactly, or declares itself irreversible (then a
+// policy must say allow_irreversible). Guardrails (cooldowns, budgets, protected units, dry-run,
+// pause) belong to the executor, not to actions, so no action can skip them.
+//
+// Adding an action: one .cpp in agent/remedy/actions ending with
+//   MEND_REGISTER_ACTION(name, spec, factory);
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mend/policy.h"
+#include "mend/result.h"
+
+namespace mend {
+
+class UnitOps;
+struct Incident;
+
+// Everything an action may touch, injected (tests pass fakes and temp dirs).
+struct ActionContext {
+  UnitOps* units = nullptr;
+  const Incident* incident = nullptr;
+  std::string unit;  // the unit the plan targets (the culprit), when there is one
+  std::string procfs = "/proc";
+};
+
+enum class ParamType { Bool, Int, Size, Duration, Percent, String, StringList };
+
+struct ParamSpec {
+  std::string name;
+  ParamType type = ParamType::String;
+  bool required = false;
+  double min = 0;  // in the parsed unit: bytes, ns, percent, count
+  double max = 0;
+  ParamValue fallback{};            // used when not required and not given
+  std::vector<std::string> one_of;  // for String: the allowed values
+  std::string help;
+};
+
+struct ActionSpec {
+  std::string name;
+  std::string summary;
+  bool reversible = true;
+  // Irreversible and able to lose data or capacity for good (delete files, grow a filesystem):
+  // a policy must say allow_irreversible: true. A restart is irreversible but not destructive.
+  bool destructive = false;
+  std::vector<ParamSpec> params;
+};
+
+class Action {
+ public:
+  virtual ~Action() = default;
+  virtual std::string describe() const = 0;
+  virtual Status check() = 0;
+  virtual Status apply() = 0;
+  // Whether the action's own effect is in place (the plan's verify block checks recovery).
+  virtual Result<bool> verify() = 0;
+  virtual Status rollback() = 0;
+  virtual bool reversible() const = 0;
+};
+
+// Typed parameters after compile(): every declared parameter present, within its bounds.
+class Params {
+ public:
+  explicit Params(std::map<std::string, ParamValue> v) : v_(std::move(v)) {}
+  int64_t integer(const std::string& n) const { return std::get<int64_t>(v_.at(n)); }
+  double number(const std::string& n) const { return std::get<double>(v_.at(n)); }
+  bool flag(const std::string& n) const { return std::get<bool>(v_.at(n)); }
+  const std::string& str(const std::string& n) const { return std::get<std::string>(v_.at(n)); }
+  const std::vector<std::string>& list(const std::string& n) const {
+    return std::get<std::vector<std::string>>(v_.at(n));
+  }
+
+ private:
+  std::map<std::string, ParamValue> v_;
+};
+
+using ActionFactory = std::function<std::unique_ptr<Action>(const Params&, const ActionContext&)>;
+
+class ActionRegistry {
+ public:
+  static ActionRegistry& instance();
+  bool add(ActionSpec spec, ActionFactory f);
+  const ActionSpec* spec(const std::string& name) const;
+  std::unique_ptr<Action> create(const std::string& name, const Params& p,
+                                 const ActionContext& ctx) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::map<std::string, std::pair<ActionSpec, ActionFactory>> actions_;
+};
+
+#define MEND_REGISTER_ACTION(name, spec, factory)   \
+  static const bool mend_action_registered_##name = \
+      ::mend::ActionRegistry::instance().add(spec, factory)
+
+}  // namespace mend

@@ -1,0 +1,151 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "remedy/action.h"
+#include "systemd/unit_ops.h"
+
+using namespace mend;
+
+namespace {
+
+// A fake systemd: properties and states in maps, every call recorded.
+class FakeUnits : public UnitOps {
+ public:
+  std::map<std::string, PropertyValue> props;
+  std::string state = "active";
+  std::string job_result = "done";
+  std::vector<std::string> calls;
+
+  Result<std::string> start(const std::string& u, uint64_t) override { return job("start " + u); }
+  Result<std::string> stop(const std::string& u, uint64_t) override { return job("stop " + u); }
+  Result<std::string> restart(const std::string& u, uint64_t) override {
+    return job("restart " + u);
+  }
+  Result<std::string> try_restart(const std::string& u, uint64_t) override {
+    return job("try-restart " + u);
+  }
+  Status reset_failed(const std::string& u) override {
+    calls.push_back("reset-failed " + u);
+    return {};
+  }
+  Result<std::string> active_state(const std::string&) override { return state; }
+  Result<PropertyValue> get_property(const std::string& u, const std::string& n) override {
+    auto it = props.find(u + "/" + n);
+    if (it == props.end())
+      return Error{"no such property"};
+    return it->second;
+  }
+  Status set_property(const std::string& u, const std::string& n, const PropertyValue& v) override {
+    calls.push_back("set " + u + " " + n + "=" + std::to_string(std::get<uint64_t>(v)));
+    props[u + "/" + n] = v;
+    return {};
+  }
+
+ private:
+  Result<std::string> job(const std::string& c) {
+    calls.push_back(c);
+    return job_result;
+  }
+};
+
+struct Env {
+  FakeUnits units;
+  ActionContext ctx;
+  std::string procfs;
+  explicit Env(uint64_t mem_available_kb = 8u << 20) {
+    char tmpl[] = "/tmp/mend-proc-XXXXXX";
+    procfs = mkdtemp(tmpl);
+    std::ofstream(procfs + "/meminfo")
+        << "MemTotal: 16000000 kB\nMemAvailable: " << mem_available_kb << " kB\n";
+    ctx.units = &units;
+    ctx.unit = "app.service";
+    ctx.procfs = procfs;
+  }
+  ~Env() { std::filesystem::remove_all(procfs); }
+};
+
+std::unique_ptr<Action> raise(Env& env, double step, int64_t ceiling) {
+  return ActionRegistry::instance().create(
+      "raise_memory_limit",
+      Params({{"step", step}, {"ceiling", ceiling}, {"property", std::string("MemoryMax")}}),
+      env.ctx);
+}
+
+}  // namespace
+
+TEST(RaiseMemoryLimit, RaisesByStepAndRollsBackExactly) {
+  Env env;
+  const uint64_t before = 100ull << 20;
+  env.units.props["app.service/MemoryMax"] = before;
+  auto a = raise(env, 25, int64_t{1} << 30);
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->reversible());
+  ASSERT_TRUE(a->check().ok());
+  EXPECT_NE(a->describe().find("from 100M to 125M"), std::string::npos) << a->describe();
+  ASSERT_TRUE(a->apply().ok());
+  EXPECT_EQ(std::get<uint64_t>(env.units.props["app.service/MemoryMax"]), 125ull << 20);
+  auto v = a->verify();
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(*v);
+  ASSERT_TRUE(a->rollback().ok());
+  EXPECT_EQ(std::get<uint64_t>(env.units.props["app.service/MemoryMax"]), before);
+}
+
+TEST(RaiseMemoryLimit, NeverPastTheCeiling) {
+  Env env;
+  env.units.props["app.service/MemoryMax"] = uint64_t{900} << 20;
+  auto a = raise(env, 50, int64_t{1} << 30);
+  ASSERT_TRUE(a->check().ok());
+  ASSERT_TRUE(a->apply().ok());
+  EXPECT_EQ(std::get<uint64_t>(env.units.props["app.service/MemoryMax"]), 1ull << 30);
+  // At the ceiling: refused, nothing set.
+  env.units.calls.clear();
+  auto b = raise(env, 50, int64_t{1} << 30);
+  auto st = b->check();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("ceiling"), std::string::npos);
+  EXPECT_FALSE(b->apply().ok());
+  EXPECT_TRUE(env.units.calls.empty());
+}
+
+TEST(RaiseMemoryLimit, RefusesInfinityAndMoreThanTheHostHas) {
+  Env env(/*mem_available_kb=*/10 * 1024);  // 10 MiB available
+  env.units.props["app.service/MemoryMax"] = UINT64_MAX;
+  auto a = raise(env, 25, int64_t{1} << 30);
+  auto st = a->check();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("infinity"), std::string::npos);
+  env.units.props["app.service/MemoryMax"] = uint64_t{200} << 20;  // +50M > 10M available
+  auto b = raise(env, 25, int64_t{1} << 30);
+  st = b->check();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("available memory"), std::string::npos);
+  EXPECT_TRUE(env.units.calls.empty());
+}
+
+TEST(RestartUnit, JobResultOtherThanDoneIsAFailure) {
+  Env env;
+  auto a = ActionRegistry::instance().create("restart_unit",
+                                             Params({{"timeout", int64_t{5000000000}}}), env.ctx);
+  ASSERT_TRUE(a);
+  EXPECT_FALSE(a->reversible());
+  ASSERT_TRUE(a->check().ok());
+  ASSERT_TRUE(a->apply().ok());
+  EXPECT_EQ(env.units.calls.back(), "restart app.service");
+  env.units.job_result = "failed";
+  auto st = a->apply();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("\"failed\""), std::string::npos);
+  env.units.state = "failed";
+  EXPECT_FALSE(*a->verify());
+  ActionContext none = env.ctx;
+  none.unit.clear();
+  EXPECT_FALSE(ActionRegistry::instance()
+                   .create("restart_unit", Params({{"timeout", int64_t{1}}}), none)
+                   ->check()
+                   .ok());
+}
