@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "mend/policy.h"
 #include "mend/result.h"
 
@@ -63,6 +65,13 @@ class Action {
   virtual Result<bool> verify() = 0;
   virtual Status rollback() = 0;
   virtual bool reversible() const = 0;
+  // What rollback() needs, written ahead to the intent journal after apply(), and given back
+  // by restore() when mendd restarts in the middle of a plan.
+  virtual nlohmann::json undo_state() const { return nlohmann::json::object(); }
+  virtual Status restore(const nlohmann::json& undo) {
+    (void)undo;
+    return {};
+  }
 };
 
 // Typed parameters after compile(): every declared parameter present, within its bounds.

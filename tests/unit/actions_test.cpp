@@ -5,52 +5,12 @@
 #include <fstream>
 #include <map>
 
+#include "fake_units.h"
 #include "remedy/action.h"
-#include "systemd/unit_ops.h"
 
 using namespace mend;
 
 namespace {
-
-// A fake systemd: properties and states in maps, every call recorded.
-class FakeUnits : public UnitOps {
- public:
-  std::map<std::string, PropertyValue> props;
-  std::string state = "active";
-  std::string job_result = "done";
-  std::vector<std::string> calls;
-
-  Result<std::string> start(const std::string& u, uint64_t) override { return job("start " + u); }
-  Result<std::string> stop(const std::string& u, uint64_t) override { return job("stop " + u); }
-  Result<std::string> restart(const std::string& u, uint64_t) override {
-    return job("restart " + u);
-  }
-  Result<std::string> try_restart(const std::string& u, uint64_t) override {
-    return job("try-restart " + u);
-  }
-  Status reset_failed(const std::string& u) override {
-    calls.push_back("reset-failed " + u);
-    return {};
-  }
-  Result<std::string> active_state(const std::string&) override { return state; }
-  Result<PropertyValue> get_property(const std::string& u, const std::string& n) override {
-    auto it = props.find(u + "/" + n);
-    if (it == props.end())
-      return Error{"no such property"};
-    return it->second;
-  }
-  Status set_property(const std::string& u, const std::string& n, const PropertyValue& v) override {
-    calls.push_back("set " + u + " " + n + "=" + std::to_string(std::get<uint64_t>(v)));
-    props[u + "/" + n] = v;
-    return {};
-  }
-
- private:
-  Result<std::string> job(const std::string& c) {
-    calls.push_back(c);
-    return job_result;
-  }
-};
 
 struct Env {
   FakeUnits units;

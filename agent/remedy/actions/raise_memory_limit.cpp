@@ -105,6 +105,21 @@ class RaiseMemoryLimitAction final : public Action {
 
   bool reversible() const override { return true; }
 
+  nlohmann::json undo_state() const override {
+    return {{"previous", previous_}, {"target", target_}, {"planned", planned_}};
+  }
+
+  Status restore(const nlohmann::json& u) override {
+    try {
+      previous_ = u.at("previous").get<uint64_t>();
+      target_ = u.at("target").get<uint64_t>();
+      planned_ = u.at("planned").get<bool>();
+    } catch (const std::exception& e) {
+      return Error{std::string("raise_memory_limit: bad undo record: ") + e.what()};
+    }
+    return {};
+  }
+
  private:
   ActionContext ctx_;
   std::string property_;

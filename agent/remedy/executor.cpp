@@ -1,0 +1,426 @@
+#include "executor.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "../correlate/incident_json.h"
+
+extern char** environ;
+
+namespace mend {
+
+namespace {
+
+nlohmann::json params_json(const std::map<std::string, ParamValue>& params) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : params)
+    std::visit([&](const auto& x) { j[k] = x; }, v);
+  return j;
+}
+
+std::map<std::string, ParamValue> params_from_json(const nlohmann::json& j) {
+  std::map<std::string, ParamValue> out;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it->is_boolean())
+      out[it.key()] = it->get<bool>();
+    else if (it->is_number_integer())
+      out[it.key()] = it->get<int64_t>();
+    else if (it->is_number())
+      out[it.key()] = it->get<double>();
+    else if (it->is_array())
+      out[it.key()] = it->get<std::vector<std::string>>();
+    else if (it->is_string())
+      out[it.key()] = it->get<std::string>();
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string_view to_string(Outcome o) {
+  switch (o) {
+    case Outcome::None:
+      return "none";
+    case Outcome::Verified:
+      return "verified";
+    case Outcome::RolledBack:
+      return "rolled_back";
+    case Outcome::Escalated:
+      return "escalated";
+    case Outcome::Observed:
+      return "observed";
+    case Outcome::Refused:
+      return "refused";
+  }
+  return "";
+}
+
+Executor::Executor(ExecutorConfig cfg, UnitOps& units, RecoveryProbe& probe,
+                   std::function<void(const Record&)> records)
+    : cfg_(std::move(cfg)),
+      units_(units),
+      probe_(probe),
+      records_(std::move(records)),
+      guards_(cfg_.guardrails),
+      journal_(cfg_.state_dir) {}
+
+const PlanRun* Executor::find(const std::string& id) const {
+  auto it = runs_.find(id);
+  return it == runs_.end() ? nullptr : it->second.get();
+}
+
+void Executor::record(RecordKind k, int prio, const PlanRun& r, const std::string& msg,
+                      const std::string& action, const std::string& result) {
+  Record rec;
+  rec.kind = k;
+  rec.priority = prio;
+  rec.message = msg;
+  rec.incident_id = r.incident ? r.incident->id : "";
+  rec.root_cause = r.incident ? r.incident->root_cause.kind : "";
+  rec.action = action;
+  rec.result = result;
+  rec.policy = r.policy ? r.policy->ir.name : "";
+  rec.unit = r.target;
+  if (r.incident && !r.incident->root_cause.culprit_unit.empty())
+    rec.extra["culprit_unit"] = r.incident->root_cause.culprit_unit;
+  if (records_)
+    records_(rec);
+}
+
+const PlanRun& Executor::submit(Incident& inc, const PlanChoice& plan, uint64_t now) {
+  auto run = std::make_unique<PlanRun>();
+  PlanRun& r = *run;
+  r.id = "run-" + std::to_string(next_run_++);
+  r.incident = &inc;
+  r.policy = plan.policy;
+  r.target = plan.target_unit;
+  r.mode = plan.mode;
+  runs_[inc.id] = std::move(run);
+  if (!plan.policy) {
+    r.outcome = Outcome::Refused;
+    r.reason = plan.reason;
+    return r;
+  }
+  inc.plan = plan.policy->ir.name;
+  ActionContext ctx;
+  ctx.units = &units_;
+  ctx.incident = &inc;
+  ctx.unit = r.target;
+  ctx.procfs = cfg_.procfs;
+  for (const auto& a : plan.policy->actions) {
+    r.actions.push_back(ActionRegistry::instance().create(a.name, Params(a.params), ctx));
+    r.steps.push_back({a.name, r.actions.back()->describe(), ""});
+  }
+  r.applied.assign(r.actions.size(), false);
+
+  Admission adm = guards_.admit(plan.policy->ir, r.target, r.mode, now);
+  if (!adm.allowed) {
+    // Observe, dry-run, pause and budgets: say exactly what would have been done.
+    for (size_t i = 0; i < r.actions.size(); ++i) {
+      Status st = r.actions[i]->check();
+      r.steps[i].description = r.actions[i]->describe();
+      r.steps[i].result = st.ok() ? "would run" : "would fail: " + st.error().message;
+      record(RecordKind::ActionFinished, 5, r,
+             "Would have run " + r.steps[i].action + ": " + r.steps[i].description + " (" +
+                 adm.reason + ")",
+             r.steps[i].action, "not run");
+    }
+    finish(
+        r,
+        r.mode == Mode::Observe || cfg_.guardrails.dry_run ? Outcome::Observed : Outcome::Refused,
+        adm.reason, now);
+    return r;
+  }
+  if (r.mode == Mode::Approve) {
+    r.state = RunState::AwaitingApproval;
+    r.approval_deadline_ns = now + cfg_.approval_timeout_ns;
+    inc.state = IncidentState::AwaitingApproval;
+    std::string plan_text;
+    for (const auto& s : r.steps)
+      plan_text += (plan_text.empty() ? "" : "; ") + s.description;
+    record(RecordKind::ActionStarted, 5, r,
+           "Awaiting approval (mendctl approve " + inc.id + "): " + plan_text, "", "pending");
+    return r;
+  }
+  apply(r, now);
+  return r;
+}
+
+Status Executor::approve(const std::string& id, uint64_t now) {
+  auto it = runs_.find(id);
+  if (it == runs_.end() || it->second->state != RunState::AwaitingApproval)
+    return Error{"no plan awaiting approval for incident " + id, ENOENT};
+  PlanRun& r = *it->second;
+  // Guardrails again: time has passed since the plan was chosen.
+  Admission adm = guards_.admit(r.policy->ir, r.target, Mode::Auto, now);
+  if (!adm.allowed) {
+    escalate(r, "approved, but refused by guardrails: " + adm.reason, now);
+    return Error{adm.reason, EAGAIN};
+  }
+  apply(r, now);
+  return {};
+}
+
+Status Executor::deny(const std::string& id, uint64_t now) {
+  auto it = runs_.find(id);
+  if (it == runs_.end() || it->second->state != RunState::AwaitingApproval)
+    return Error{"no plan awaiting approval for incident " + id, ENOENT};
+  escalate(*it->second, "plan denied by an operator", now);
+  return {};
+}
+
+void Executor::apply(PlanRun& r, uint64_t now) {
+  Incident& inc = *r.incident;
+  inc.state = IncidentState::Remediating;
+  inc.remediation_start_ns = now;
+  guards_.started(r.policy->ir, r.target, now);
+  r.started = true;
+  if (auto st = journal_.begin(r.id, inc.id, r.policy->ir.name, r.target); !st.ok()) {
+    // Without the journal a crash could leave a change nobody can undo: do not act.
+    escalate(r, "cannot write the intent journal: " + st.error().message, now);
+    return;
+  }
+  for (size_t i = 0; i < r.actions.size(); ++i) {
+    Action& a = *r.actions[i];
+    StepLog& step = r.steps[i];
+    if (Status st = a.check(); !st.ok()) {
+      step.result = "precondition failed: " + st.error().message;
+      record(RecordKind::ActionFinished, 4, r, step.action + ": " + step.result, step.action,
+             "precondition_failed");
+      rollback(r, now);
+      escalate(r, step.action + ": " + st.error().message, now);
+      return;
+    }
+    step.description = a.describe();
+    record(RecordKind::ActionStarted, 5, r, "Running " + step.action + ": " + step.description,
+           step.action, "started");
+    if (auto st = journal_.intent(r.id, i, step.action, params_json(r.policy->actions[i].params));
+        !st.ok()) {
+      rollback(r, now);
+      escalate(r, "cannot write the intent journal: " + st.error().message, now);
+      return;
+    }
+    Status st = a.apply();
+    if (st.ok()) {
+      r.applied[i] = true;
+      (void)journal_.applied(r.id, i, a.undo_state());
+      auto v = a.verify();
+      if (!v.ok() || !*v)
+        st = Error{v.ok() ? "its effect is not in place after apply" : v.error().message};
+    }
+    if (!st.ok()) {
+      step.result = "failed: " + st.error().message;
+      record(RecordKind::ActionFinished, 4, r, step.action + " failed: " + st.error().message,
+             step.action, "failed");
+      rollback(r, now);
+      escalate(r, step.action + " failed: " + st.error().message, now);
+      return;
+    }
+    step.result = "applied";
+    record(RecordKind::ActionFinished, 5, r, step.action + " done: " + step.description,
+           step.action, "applied");
+  }
+  r.state = RunState::Verifying;
+  r.applied_ns = now;
+  r.stable_since_ns = 0;
+  r.deadline_ns = now + r.policy->ir.verify.deadline_ns;
+}
+
+void Executor::tick(uint64_t now) {
+  for (auto& [id, rp] : runs_) {
+    PlanRun& r = *rp;
+    if (r.state == RunState::AwaitingApproval && now >= r.approval_deadline_ns) {
+      escalate(r, "no approval before the deadline", now);
+      continue;
+    }
+    if (r.state != RunState::Verifying)
+      continue;
+    std::string why;
+    auto ok = probe_.holds(r.policy->ir.verify, *r.incident, r.target, r.applied_ns, why);
+    if (ok.ok() && *ok) {
+      if (r.stable_since_ns == 0)
+        r.stable_since_ns = now;
+      if (now - r.stable_since_ns >= r.policy->ir.verify.stable_ns) {
+        r.incident->recovered_ns = now;
+        record(RecordKind::Verified, 6, r,
+               "Recovery verified: " + r.incident->root_cause.summary + " fixed by policy " +
+                   r.policy->ir.name,
+               "", "verified");
+        finish(r, Outcome::Verified, "verified", now);
+        r.incident->state = IncidentState::Resolved;
+      }
+      continue;
+    }
+    r.stable_since_ns = 0;
+    if (now >= r.deadline_ns) {
+      const std::string reason =
+          "verification failed within the deadline: " + (ok.ok() ? why : ok.error().message);
+      rollback(r, now);
+      escalate(r, reason, now);
+    }
+  }
+}
+
+void Executor::rollback(PlanRun& r, uint64_t now) {
+  bool any = false;
+  for (size_t i = r.actions.size(); i-- > 0;) {
+    if (!r.applied[i] || !r.actions[i]->reversible())
+      continue;
+    Status st = r.actions[i]->rollback();
+    r.applied[i] = !st.ok();
+    r.steps[i].result = st.ok() ? "rolled back" : "rollback failed: " + st.error().message;
+    if (st.ok())
+      (void)journal_.rolled_back(r.id, i);
+    record(RecordKind::RolledBack, 4, r, r.steps[i].action + ": " + r.steps[i].result,
+           r.steps[i].action, st.ok() ? "rolled_back" : "rollback_failed");
+    any = true;
+  }
+  if (any) {
+    r.incident->state = IncidentState::RolledBack;
+    r.outcome = Outcome::RolledBack;
+  }
+  (void)now;
+}
+
+void Executor::escalate(PlanRun& r, const std::string& reason, uint64_t now) {
+  Incident& inc = *r.incident;
+  std::string tried;
+  for (const auto& s : r.steps)
+    tried += "\n  - " + s.action + ": " + s.description + " -> " +
+             (s.result.empty() ? "not run" : s.result);
+  const std::string msg = "Escalated incident " + inc.id + ": " + inc.root_cause.summary + " [" +
+                          inc.root_cause.kind + "]. " + reason +
+                          ". Tried:" + (tried.empty() ? " nothing" : tried) +
+                          "\nLook at: " + explain(inc, inc.first_fault_ns);
+  Record rec;
+  rec.kind = RecordKind::Escalated;
+  rec.priority = 2;
+  rec.message = msg;
+  rec.incident_id = inc.id;
+  rec.root_cause = inc.root_cause.kind;
+  rec.policy = r.policy ? r.policy->ir.name : "";
+  rec.result = "escalated";
+  rec.unit = r.target;
+  rec.extra["reason"] = reason;
+  if (!inc.root_cause.culprit_unit.empty())
+    rec.extra["culprit_unit"] = inc.root_cause.culprit_unit;
+  if (records_)
+    records_(rec);
+  finish(r, Outcome::Escalated, reason, now);
+  inc.state = IncidentState::Escalated;
+  notify(r);
+}
+
+void Executor::finish(PlanRun& r, Outcome o, const std::string& reason, uint64_t now) {
+  if (r.started) {
+    // Counted against the concurrency budget and begun in the journal: close both once.
+    r.started = false;
+    guards_.finished();
+    (void)journal_.end(r.id, std::string(to_string(o)));
+  }
+  r.state = RunState::Done;
+  r.outcome = o;
+  r.reason = reason;
+  (void)now;
+}
+
+void Executor::notify(const PlanRun& r) {
+  if (cfg_.notify_command.empty())
+    return;
+  // argv, no shell; the incident JSON on stdin; killed after the timeout.
+  int in[2];
+  if (pipe2(in, O_CLOEXEC) != 0)
+    return;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  std::vector<char*> argv;
+  for (const auto& a : cfg_.notify_command)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(in[0]);
+  if (rc != 0) {
+    SPDLOG_WARN("Failed to run the notify command {}: {}", argv[0], std::strerror(rc));
+    close(in[1]);
+    return;
+  }
+  const std::string body = to_json(*r.incident).dump() + "\n";
+  signal(SIGPIPE, SIG_IGN);
+  (void)!write(in[1], body.data(), body.size());
+  close(in[1]);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::nanoseconds(cfg_.notify_timeout_ns);
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      SPDLOG_WARN("Notify command {} timed out; killing it", argv[0]);
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+Status Executor::recover(uint64_t now) {
+  auto open = journal_.unfinished();
+  if (!open.ok())
+    return open.error();
+  for (const auto& u : *open) {
+    // mendd stopped in the middle of this plan. Undo what it applied, newest first, then say so.
+    std::string tried;
+    for (auto it = u.steps.rbegin(); it != u.steps.rend(); ++it) {
+      if (!it->applied || it->rolled_back)
+        continue;
+      ActionContext ctx;
+      ctx.units = &units_;
+      ctx.unit = u.target;
+      ctx.procfs = cfg_.procfs;
+      auto a =
+          ActionRegistry::instance().create(it->action, Params(params_from_json(it->params)), ctx);
+      std::string result;
+      if (!a) {
+        result = "unknown action, not rolled back";
+      } else if (!a->reversible()) {
+        result = "irreversible, left as is";
+      } else if (Status st = a->restore(it->undo); !st.ok()) {
+        result = "rollback impossible: " + st.error().message;
+      } else if (Status rb = a->rollback(); !rb.ok()) {
+        result = "rollback failed: " + rb.error().message;
+      } else {
+        result = "rolled back";
+        (void)journal_.rolled_back(u.run_id, it->index);
+      }
+      tried += "\n  - " + it->action + ": " + result;
+    }
+    Record rec;
+    rec.kind = RecordKind::Escalated;
+    rec.priority = 2;
+    rec.incident_id = u.incident_id;
+    rec.policy = u.policy;
+    rec.unit = u.target;
+    rec.result = "escalated";
+    rec.message = "mendd restarted during plan " + u.policy + " for incident " + u.incident_id +
+                  " on " + u.target + "; its applied steps were undone, not repeated:" +
+                  (tried.empty() ? " nothing was applied" : tried);
+    rec.extra["reason"] = "interrupted";
+    if (records_)
+      records_(rec);
+    (void)journal_.end(u.run_id, "rolled_back");
+  }
+  (void)now;
+  return {};
+}
+
+}  // namespace mend

@@ -1,0 +1,290 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "fake_units.h"
+#include "policy/plan_selector.h"
+#include "remedy/executor.h"
+
+using namespace mend;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uint64_t kS = 1000000000ull;
+
+class FakeProbe : public RecoveryProbe {
+ public:
+  bool ok = true;
+  int calls = 0;
+  Result<bool> holds(const VerifyIR&, const Incident&, const std::string&, uint64_t,
+                     std::string& why) override {
+    ++calls;
+    if (!ok)
+      why = "app.service restarted again (OOM)";
+    return ok;
+  }
+};
+
+const char* kPolicy = R"(
+policies:
+  - name: mem
+    match: {root_cause: memory_limit}
+    mode: MODE
+    actions:
+      - raise_memory_limit: {step: 25%, ceiling: 1G}
+      - restart_unit: {timeout: 10s}
+    verify: {deadline: 60s, stable_for: 20s, no_new_oom: true}
+    guards: {cooldown: 10m, max_runs: 2, per: 1h}
+)";
+
+struct Harness {
+  std::string dir;
+  FakeUnits units;
+  FakeProbe probe;
+  std::vector<Record> records;
+  std::vector<CompiledPolicy> policies;
+  Incident inc;
+  std::unique_ptr<Executor> ex;
+  ExecutorConfig cfg;
+
+  explicit Harness(const std::string& mode = "auto") {
+    char tmpl[] = "/tmp/mend-exec-XXXXXX";
+    dir = mkdtemp(tmpl);
+    std::ofstream(dir + "/meminfo") << "MemAvailable: 8000000 kB\n";
+    std::string yaml = kPolicy;
+    yaml.replace(yaml.find("MODE"), 4, mode);
+    auto irs = parse_policies(yaml, "p.yaml");
+    policies = *compile_policies(*irs);
+    units.props["app.service/MemoryMax"] = uint64_t{100} << 20;
+    inc.id = "inc-1";
+    inc.root_cause.kind = "memory_limit";
+    inc.root_cause.culprit_unit = "app.service";
+    inc.root_cause.confidence = 0.95;
+    inc.root_cause.summary = "memory limit hit by app.service";
+    inc.affected_units = {"app.service"};
+    cfg.state_dir = dir;
+    cfg.procfs = dir;
+    cfg.guardrails.pause_file = dir + "/pause";
+    cfg.approval_timeout_ns = 300 * kS;
+    reset_executor();
+  }
+  void reset_executor() {
+    ex = std::make_unique<Executor>(cfg, units, probe,
+                                    [this](const Record& r) { records.push_back(r); });
+  }
+  ~Harness() { fs::remove_all(dir); }
+  const PlanRun& submit(uint64_t now) { return ex->submit(inc, select_plan(inc, policies), now); }
+  uint64_t memmax() { return std::get<uint64_t>(units.props["app.service/MemoryMax"]); }
+  std::vector<RecordKind> kinds() const {
+    std::vector<RecordKind> k;
+    for (const auto& r : records)
+      k.push_back(r.kind);
+    return k;
+  }
+};
+
+}  // namespace
+
+TEST(Executor, AppliesVerifiesAfterTheStableWindowAndResolves) {
+  Harness h;
+  const PlanRun& r = h.submit(10 * kS);
+  EXPECT_EQ(r.state, RunState::Verifying);
+  EXPECT_EQ(h.memmax(), uint64_t{125} << 20);
+  EXPECT_EQ(h.units.calls.back(), "restart app.service");
+  EXPECT_EQ(h.inc.state, IncidentState::Remediating);
+  EXPECT_EQ(h.inc.remediation_start_ns, 10 * kS);
+  h.ex->tick(11 * kS);  // holds: the stable window starts
+  h.ex->tick(25 * kS);
+  EXPECT_EQ(r.state, RunState::Verifying);  // 14 s < 20 s
+  h.ex->tick(31 * kS);
+  EXPECT_EQ(r.outcome, Outcome::Verified);
+  EXPECT_EQ(h.inc.state, IncidentState::Resolved);
+  EXPECT_EQ(h.inc.recovered_ns, 31 * kS);
+  EXPECT_EQ(h.kinds(),
+            (std::vector<RecordKind>{RecordKind::ActionStarted, RecordKind::ActionFinished,
+                                     RecordKind::ActionStarted, RecordKind::ActionFinished,
+                                     RecordKind::Verified}));
+  EXPECT_EQ(h.records[0].incident_id, "inc-1");
+  EXPECT_EQ(h.records[0].policy, "mem");
+  EXPECT_EQ(h.records[0].unit, "app.service");
+  EXPECT_EQ(h.records[0].action, "raise_memory_limit");
+  // The journal shows nothing unfinished.
+  EXPECT_TRUE(IntentJournal(h.dir).unfinished()->empty());
+}
+
+TEST(Executor, FailedVerificationRollsBackExactlyAndEscalatesWithEverythingTried) {
+  Harness h;
+  h.probe.ok = false;
+  const PlanRun& r = h.submit(0);
+  EXPECT_EQ(h.memmax(), uint64_t{125} << 20);
+  h.ex->tick(30 * kS);
+  EXPECT_EQ(r.state, RunState::Verifying);
+  h.ex->tick(61 * kS);  // past the deadline
+  EXPECT_EQ(r.outcome, Outcome::Escalated);
+  EXPECT_EQ(h.memmax(), uint64_t{100} << 20);  // exactly as before
+  EXPECT_EQ(h.inc.state, IncidentState::Escalated);
+  const Record& esc = h.records.back();
+  EXPECT_EQ(esc.kind, RecordKind::Escalated);
+  EXPECT_EQ(esc.priority, 2);
+  EXPECT_NE(esc.message.find("raise_memory_limit"), std::string::npos) << esc.message;
+  EXPECT_NE(esc.message.find("rolled back"), std::string::npos) << esc.message;
+  EXPECT_NE(esc.message.find("restart_unit"), std::string::npos) << esc.message;
+  EXPECT_NE(esc.message.find("restarted again"), std::string::npos) << esc.message;
+  EXPECT_EQ(esc.extra.at("culprit_unit"), "app.service");
+  int rolled = 0;
+  for (const auto& rec : h.records)
+    rolled += rec.kind == RecordKind::RolledBack;
+  EXPECT_EQ(rolled, 1);  // the restart is not reversible; the limit is
+}
+
+TEST(Executor, FailingStepRollsBackEarlierStepsAndEscalates) {
+  Harness h;
+  h.units.job_result = "failed";
+  const PlanRun& r = h.submit(0);
+  EXPECT_EQ(r.outcome, Outcome::Escalated);
+  EXPECT_EQ(h.memmax(), uint64_t{100} << 20);
+  EXPECT_NE(r.reason.find("restart_unit failed"), std::string::npos) << r.reason;
+}
+
+TEST(Executor, ApproveModeWaitsThenApproveDenyOrDeadline) {
+  {
+    Harness h("approve");
+    const PlanRun& r = h.submit(0);
+    EXPECT_EQ(r.state, RunState::AwaitingApproval);
+    EXPECT_EQ(h.inc.state, IncidentState::AwaitingApproval);
+    EXPECT_TRUE(h.units.calls.empty());
+    EXPECT_EQ(h.memmax(), uint64_t{100} << 20);
+    h.ex->tick(100 * kS);
+    EXPECT_TRUE(h.units.calls.empty());
+    ASSERT_TRUE(h.ex->approve("inc-1", 100 * kS).ok());
+    EXPECT_EQ(r.state, RunState::Verifying);
+    EXPECT_EQ(h.memmax(), uint64_t{125} << 20);
+    EXPECT_FALSE(h.ex->approve("inc-1", 101 * kS).ok());  // nothing awaits any more
+  }
+  {
+    Harness h("approve");
+    const PlanRun& r = h.submit(0);
+    ASSERT_TRUE(h.ex->deny("inc-1", 5 * kS).ok());
+    EXPECT_EQ(r.outcome, Outcome::Escalated);
+    EXPECT_TRUE(h.units.calls.empty());
+  }
+  {
+    Harness h("approve");
+    const PlanRun& r = h.submit(0);
+    h.ex->tick(301 * kS);
+    EXPECT_EQ(r.outcome, Outcome::Escalated);
+    EXPECT_NE(r.reason.find("no approval"), std::string::npos);
+    EXPECT_TRUE(h.units.calls.empty());
+  }
+}
+
+TEST(Executor, GuardsStopTheThirdRunAndProtectedUnitsAndPause) {
+  Harness h;
+  h.ex->submit(h.inc, select_plan(h.inc, h.policies), 0);
+  h.ex->tick(1 * kS);
+  h.ex->tick(30 * kS);
+  Incident second = h.inc;
+  second.id = "inc-2";
+  const PlanRun& r2 = h.ex->submit(second, select_plan(second, h.policies), 60 * kS);
+  EXPECT_EQ(r2.outcome, Outcome::Refused);  // cooldown
+  EXPECT_NE(r2.reason.find("cooldown"), std::string::npos);
+  Incident third = h.inc;
+  third.id = "inc-3";
+  h.ex->submit(third, select_plan(third, h.policies), 700 * kS);
+  h.ex->tick(701 * kS);
+  h.ex->tick(730 * kS);
+  Incident fourth = h.inc;
+  fourth.id = "inc-4";
+  const PlanRun& r4 = h.ex->submit(fourth, select_plan(fourth, h.policies), 1400 * kS);
+  EXPECT_EQ(r4.outcome, Outcome::Refused);  // max_runs 2 per hour
+  EXPECT_NE(r4.reason.find("max_runs"), std::string::npos) << r4.reason;
+
+  Harness p;
+  p.inc.root_cause.culprit_unit = "sshd.service";
+  const size_t before = p.units.calls.size();
+  const PlanRun& rp = p.submit(0);
+  EXPECT_EQ(rp.outcome, Outcome::Refused);
+  EXPECT_NE(rp.reason.find("protected"), std::string::npos);
+  EXPECT_EQ(p.units.calls.size(), before);
+
+  Harness q;
+  std::ofstream(q.cfg.guardrails.pause_file) << "";
+  const PlanRun& rq = q.submit(0);
+  EXPECT_EQ(rq.outcome, Outcome::Refused);
+  EXPECT_TRUE(q.units.calls.empty());
+  EXPECT_EQ(q.memmax(), uint64_t{100} << 20);
+}
+
+TEST(Executor, ObserveAndDryRunDescribeExactlyAndTouchNothing) {
+  Harness h("observe");
+  const PlanRun& r = h.submit(0);
+  EXPECT_EQ(r.outcome, Outcome::Observed);
+  EXPECT_EQ(h.memmax(), uint64_t{100} << 20);
+  for (const auto& c : h.units.calls)
+    EXPECT_EQ(c.rfind("set", 0), std::string::npos) << c;
+  ASSERT_FALSE(h.records.empty());
+  EXPECT_NE(h.records[0].message.find("Would have run raise_memory_limit: raise MemoryMax of "
+                                      "app.service from 100M to 125M"),
+            std::string::npos)
+      << h.records[0].message;
+}
+
+TEST(Executor, CrashBetweenApplyAndVerifyIsRolledBackFromTheJournalNotRepeated) {
+  Harness h;
+  h.submit(0);
+  EXPECT_EQ(h.memmax(), uint64_t{125} << 20);
+  // mendd dies here (kill -9): no end line. A new mendd starts over the same state dir.
+  h.records.clear();
+  h.units.calls.clear();
+  h.reset_executor();
+  ASSERT_TRUE(h.ex->recover(100 * kS).ok());
+  EXPECT_EQ(h.memmax(), uint64_t{100} << 20);  // undone from the journal's undo record
+  for (const auto& c : h.units.calls)
+    EXPECT_EQ(c.rfind("restart", 0), std::string::npos) << "repeated: " << c;
+  ASSERT_EQ(h.records.size(), 1u);
+  EXPECT_EQ(h.records[0].kind, RecordKind::Escalated);
+  EXPECT_NE(h.records[0].message.find("raise_memory_limit: rolled back"), std::string::npos)
+      << h.records[0].message;
+  EXPECT_NE(h.records[0].message.find("restart_unit: irreversible"), std::string::npos);
+  // Once: a second start finds nothing to do.
+  h.records.clear();
+  ASSERT_TRUE(h.ex->recover(200 * kS).ok());
+  EXPECT_TRUE(h.records.empty());
+}
+
+TEST(Executor, NotifyCommandGetsTheIncidentOnStdinWithoutAShell) {
+  Harness h;
+  const std::string out = h.dir + "/page.json";
+  h.cfg.notify_command = {"/usr/bin/tee", out};
+  h.reset_executor();
+  h.units.job_result = "failed";
+  h.submit(0);
+  std::ifstream f(out);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << ss.str();
+  EXPECT_EQ(j["id"], "inc-1");
+  EXPECT_EQ(j["state"], "escalated");
+  EXPECT_EQ(j["root_cause"]["culprit_unit"], "app.service");
+}
+
+TEST(IntentJournal, TornLastLineIsSkipped) {
+  char tmpl[] = "/tmp/mend-wal-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  IntentJournal j(dir);
+  ASSERT_TRUE(j.begin("run-1", "inc-1", "mem", "a.service").ok());
+  ASSERT_TRUE(j.intent("run-1", 0, "raise_memory_limit", {{"step", 25.0}}).ok());
+  ASSERT_TRUE(j.applied("run-1", 0, {{"previous", 1}}).ok());
+  std::ofstream(j.path(), std::ios::app) << "{\"run\":\"run-1\",\"pha";
+  auto u = j.unfinished();
+  ASSERT_TRUE(u.ok());
+  ASSERT_EQ(u->size(), 1u);
+  EXPECT_TRUE((*u)[0].steps.at(0).applied);
+  EXPECT_EQ((*u)[0].steps.at(0).undo["previous"], 1);
+  fs::remove_all(dir);
+}
