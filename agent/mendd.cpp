@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "agent.h"
 #include "policy/config.h"
 #include "policy/policy_loader.h"
 #include "policy/units.h"
@@ -107,6 +108,10 @@ int main(int argc, char** argv) {
   app.add_option("--pretend-missing", pretend_missing,
                  "Treat a kernel feature as absent, e.g. tp_btf/mark_victim (testing degradation)")
       ->group("Testing");
+  std::string state_dir = "/var/lib/mend";
+  bool dry_run = false;
+  app.add_option("--state-dir", state_dir, "Where the intent journal lives")->capture_default_str();
+  app.add_flag("--dry-run", dry_run, "Run the whole pipeline but only describe actions");
   app.add_flag("-v,--verbose", verbose, "Debug logging");
   CLI11_PARSE(app, argc, argv);
 
@@ -156,11 +161,19 @@ int main(int argc, char** argv) {
   }
   cfg.sensors.pretend_missing = {pretend_missing.begin(), pretend_missing.end()};
 
+  struct sigaction stop_sa {};
+  stop_sa.sa_handler = on_signal;
+  sigaction(SIGINT, &stop_sa, nullptr);
+  sigaction(SIGTERM, &stop_sa, nullptr);
   if (!trace) {
-    SPDLOG_ERROR(
-        "This build of mendd runs the sensors only: use --trace (or --check-config). The "
-        "correlation, policy and remedy stages are not built yet.");
-    return 2;
+    mend::AgentOptions opt;
+    opt.config = cfg;
+    opt.policies_dir = policies_dir;
+    opt.policies_required = pol_opt->count() > 0;
+    opt.bus = bus;
+    opt.state_dir = state_dir;
+    opt.dry_run = dry_run;
+    return mend::run_agent(opt, g_stop);
   }
 
   if (auto st = mend::check_bpf_privileges(); !st.ok()) {

@@ -83,23 +83,24 @@ void Executor::record(RecordKind k, int prio, const PlanRun& r, const std::strin
   rec.kind = k;
   rec.priority = prio;
   rec.message = msg;
-  rec.incident_id = r.incident ? r.incident->id : "";
-  rec.root_cause = r.incident ? r.incident->root_cause.kind : "";
+  rec.incident_id = r.incident.id;
+  rec.root_cause = r.incident.root_cause.kind;
   rec.action = action;
   rec.result = result;
   rec.policy = r.policy ? r.policy->ir.name : "";
   rec.unit = r.target;
-  if (r.incident && !r.incident->root_cause.culprit_unit.empty())
-    rec.extra["culprit_unit"] = r.incident->root_cause.culprit_unit;
+  if (!r.incident.root_cause.culprit_unit.empty())
+    rec.extra["culprit_unit"] = r.incident.root_cause.culprit_unit;
   if (records_)
     records_(rec);
 }
 
-const PlanRun& Executor::submit(Incident& inc, const PlanChoice& plan, uint64_t now) {
+const PlanRun& Executor::submit(const Incident& inc_in, const PlanChoice& plan, uint64_t now) {
   auto run = std::make_unique<PlanRun>();
   PlanRun& r = *run;
   r.id = "run-" + std::to_string(next_run_++);
-  r.incident = &inc;
+  r.incident = inc_in;
+  Incident& inc = r.incident;
   r.policy = plan.policy;
   r.target = plan.target_unit;
   r.mode = plan.mode;
@@ -178,7 +179,7 @@ Status Executor::deny(const std::string& id, uint64_t now) {
 }
 
 void Executor::apply(PlanRun& r, uint64_t now) {
-  Incident& inc = *r.incident;
+  Incident& inc = r.incident;
   inc.state = IncidentState::Remediating;
   inc.remediation_start_ns = now;
   guards_.started(r.policy->ir, r.target, now);
@@ -244,18 +245,18 @@ void Executor::tick(uint64_t now) {
     if (r.state != RunState::Verifying)
       continue;
     std::string why;
-    auto ok = probe_.holds(r.policy->ir.verify, *r.incident, r.target, r.applied_ns, why);
+    auto ok = probe_.holds(r.policy->ir.verify, r.incident, r.target, r.applied_ns, why);
     if (ok.ok() && *ok) {
       if (r.stable_since_ns == 0)
         r.stable_since_ns = now;
       if (now - r.stable_since_ns >= r.policy->ir.verify.stable_ns) {
-        r.incident->recovered_ns = now;
+        r.incident.recovered_ns = now;
         record(RecordKind::Verified, 6, r,
-               "Recovery verified: " + r.incident->root_cause.summary + " fixed by policy " +
+               "Recovery verified: " + r.incident.root_cause.summary + " fixed by policy " +
                    r.policy->ir.name,
                "", "verified");
         finish(r, Outcome::Verified, "verified", now);
-        r.incident->state = IncidentState::Resolved;
+        r.incident.state = IncidentState::Resolved;
       }
       continue;
     }
@@ -284,14 +285,14 @@ void Executor::rollback(PlanRun& r, uint64_t now) {
     any = true;
   }
   if (any) {
-    r.incident->state = IncidentState::RolledBack;
+    r.incident.state = IncidentState::RolledBack;
     r.outcome = Outcome::RolledBack;
   }
   (void)now;
 }
 
 void Executor::escalate(PlanRun& r, const std::string& reason, uint64_t now) {
-  Incident& inc = *r.incident;
+  Incident& inc = r.incident;
   std::string tried;
   for (const auto& s : r.steps)
     tried += "\n  - " + s.action + ": " + s.description + " -> " +
@@ -355,7 +356,7 @@ void Executor::notify(const PlanRun& r) {
     close(in[1]);
     return;
   }
-  const std::string body = to_json(*r.incident).dump() + "\n";
+  const std::string body = to_json(r.incident).dump() + "\n";
   signal(SIGPIPE, SIG_IGN);
   (void)!write(in[1], body.data(), body.size());
   close(in[1]);

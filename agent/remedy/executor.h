@@ -50,7 +50,7 @@ struct StepLog {
 
 struct PlanRun {
   std::string id;
-  Incident* incident = nullptr;
+  Incident incident;  // the executor's own copy: correlation may merge or close its original
   const CompiledPolicy* policy = nullptr;
   std::string target;
   Mode mode = Mode::Observe;
@@ -69,7 +69,7 @@ class Executor {
   Executor(ExecutorConfig cfg, UnitOps& units, RecoveryProbe& probe,
            std::function<void(const Record&)> records);
   // Starts the plan chosen for `inc` (or records why not). The incident outlives the run.
-  const PlanRun& submit(Incident& inc, const PlanChoice& plan, uint64_t now);
+  const PlanRun& submit(const Incident& inc, const PlanChoice& plan, uint64_t now);
   Status approve(const std::string& incident_id, uint64_t now);
   Status deny(const std::string& incident_id, uint64_t now);
   // Advances verification windows and approval deadlines.

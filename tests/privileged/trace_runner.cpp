@@ -11,8 +11,12 @@
 
 namespace mend::test {
 
-TraceRunner::TraceRunner(std::vector<std::string> args) {
-  args.insert(args.begin(), {MENDD_PATH, "--trace", "--config", "/dev/null"});
+TraceRunner::TraceRunner(std::vector<std::string> args, bool trace)
+    : ready_marker_(trace ? "mendd: tracing" : "mendd: running") {
+  if (trace)
+    args.insert(args.begin(), {MENDD_PATH, "--trace", "--config", "/dev/null"});
+  else
+    args.insert(args.begin(), {MENDD_PATH, "--config", "/dev/null"});
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
     throw std::runtime_error("pipe");
@@ -73,7 +77,7 @@ void TraceRunner::reader(int fd, bool is_stdout) {
 bool TraceRunner::wait_ready(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> l(mu_);
   return cv_.wait_for(l, timeout, [&] {
-    return err_.find("mendd: tracing") != std::string::npos || out_closed_;
+    return err_.find(ready_marker_) != std::string::npos || out_closed_;
   }) && !out_closed_;
 }
 

@@ -20,7 +20,9 @@ namespace mend::test {
 
 class TraceRunner {
  public:
-  explicit TraceRunner(std::vector<std::string> args);
+  // `trace`: mendd --trace (events on stdout); otherwise the whole agent (ready when it logs
+  // "mendd: running").
+  explicit TraceRunner(std::vector<std::string> args, bool trace = true);
   ~TraceRunner();
 
   // Waits until mendd says its probes are attached. False if it exited first.
@@ -49,6 +51,7 @@ class TraceRunner {
   bool out_closed_ = false;
   std::thread out_thread_, err_thread_;
   int cleanup_ = 0;
+  std::string ready_marker_;
 };
 
 }  // namespace mend::test

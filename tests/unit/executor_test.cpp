@@ -95,15 +95,15 @@ TEST(Executor, AppliesVerifiesAfterTheStableWindowAndResolves) {
   EXPECT_EQ(r.state, RunState::Verifying);
   EXPECT_EQ(h.memmax(), uint64_t{125} << 20);
   EXPECT_EQ(h.units.calls.back(), "restart app.service");
-  EXPECT_EQ(h.inc.state, IncidentState::Remediating);
-  EXPECT_EQ(h.inc.remediation_start_ns, 10 * kS);
+  EXPECT_EQ(r.incident.state, IncidentState::Remediating);
+  EXPECT_EQ(r.incident.remediation_start_ns, 10 * kS);
   h.ex->tick(11 * kS);  // holds: the stable window starts
   h.ex->tick(25 * kS);
   EXPECT_EQ(r.state, RunState::Verifying);  // 14 s < 20 s
   h.ex->tick(31 * kS);
   EXPECT_EQ(r.outcome, Outcome::Verified);
-  EXPECT_EQ(h.inc.state, IncidentState::Resolved);
-  EXPECT_EQ(h.inc.recovered_ns, 31 * kS);
+  EXPECT_EQ(r.incident.state, IncidentState::Resolved);
+  EXPECT_EQ(r.incident.recovered_ns, 31 * kS);
   EXPECT_EQ(h.kinds(),
             (std::vector<RecordKind>{RecordKind::ActionStarted, RecordKind::ActionFinished,
                                      RecordKind::ActionStarted, RecordKind::ActionFinished,
@@ -126,7 +126,7 @@ TEST(Executor, FailedVerificationRollsBackExactlyAndEscalatesWithEverythingTried
   h.ex->tick(61 * kS);  // past the deadline
   EXPECT_EQ(r.outcome, Outcome::Escalated);
   EXPECT_EQ(h.memmax(), uint64_t{100} << 20);  // exactly as before
-  EXPECT_EQ(h.inc.state, IncidentState::Escalated);
+  EXPECT_EQ(r.incident.state, IncidentState::Escalated);
   const Record& esc = h.records.back();
   EXPECT_EQ(esc.kind, RecordKind::Escalated);
   EXPECT_EQ(esc.priority, 2);
@@ -155,7 +155,7 @@ TEST(Executor, ApproveModeWaitsThenApproveDenyOrDeadline) {
     Harness h("approve");
     const PlanRun& r = h.submit(0);
     EXPECT_EQ(r.state, RunState::AwaitingApproval);
-    EXPECT_EQ(h.inc.state, IncidentState::AwaitingApproval);
+    EXPECT_EQ(r.incident.state, IncidentState::AwaitingApproval);
     EXPECT_TRUE(h.units.calls.empty());
     EXPECT_EQ(h.memmax(), uint64_t{100} << 20);
     h.ex->tick(100 * kS);

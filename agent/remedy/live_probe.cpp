@@ -1,0 +1,63 @@
+#include "live_probe.h"
+
+#include <sys/statvfs.h>
+
+#include "../correlate/rule.h"
+
+namespace mend {
+
+void LiveProbe::observe(const Event& e) {
+  if (const auto* k = std::get_if<OomKill>(&e.payload); k && !k->unit.empty())
+    last_oom_[k->unit] = std::max(last_oom_[k->unit], e.ts_ns);
+  // When systemd changed the state, not when mendd read the signal: the transitions of a
+  // restart mend itself ran are read after the fix was applied but happened before.
+  if (const auto* u = std::get_if<UnitState>(&e.payload); u && is_unit_failure(*u)) {
+    const uint64_t t = u->state_change_ns ? u->state_change_ns : e.ts_ns;
+    last_failure_[u->unit] = std::max(last_failure_[u->unit], t);
+  }
+}
+
+Result<bool> LiveProbe::holds(const VerifyIR& v, const Incident& inc, const std::string& unit,
+                              uint64_t since, std::string& why) {
+  if (v.unit_active && !unit.empty()) {
+    auto st = units_.active_state(unit);
+    if (!st.ok())
+      return st.error();
+    if (*st != "active") {
+      why = unit + " is " + *st;
+      return false;
+    }
+    if (auto it = last_failure_.find(unit); it != last_failure_.end() && it->second > since) {
+      why = unit + " failed again after the fix";
+      return false;
+    }
+  }
+  if (v.no_new_oom && !unit.empty())
+    if (auto it = last_oom_.find(unit); it != last_oom_.end() && it->second > since) {
+      why = "a new OOM kill in " + unit + " after the fix";
+      return false;
+    }
+  if (v.usage_below_pct) {
+    auto m = inc.root_cause.entities.find("mount");
+    if (m == inc.root_cause.entities.end()) {
+      why = "usage_below needs a mount and the root cause names none";
+      return false;
+    }
+    struct statvfs sv {};
+    if (statvfs(m->second.c_str(), &sv) != 0)
+      return Error::from_errno("Failed to statvfs " + m->second, errno);
+    const double used = sv.f_blocks - sv.f_bfree;
+    const double pct = used + sv.f_bavail > 0 ? 100.0 * used / (used + sv.f_bavail) : 0;
+    if (pct >= *v.usage_below_pct) {
+      why = m->second + " is " + std::to_string(static_cast<int>(pct)) + "% used";
+      return false;
+    }
+  }
+  if (v.latency_below_us) {
+    why = "verify.latency_below is not implemented yet";
+    return Error{why};
+  }
+  return true;
+}
+
+}  // namespace mend

@@ -1,0 +1,28 @@
+// The recovery probe of a running agent: a policy's verify block checked against what systemd
+// says now and what the sensors saw since the plan was applied.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "../systemd/unit_ops.h"
+#include "executor.h"
+
+namespace mend {
+
+class LiveProbe final : public RecoveryProbe {
+ public:
+  explicit LiveProbe(UnitOps& units) : units_(units) {}
+  // Every event of the pipeline: OOM kills and unit failures are remembered per unit.
+  void observe(const Event& e);
+  Result<bool> holds(const VerifyIR& v, const Incident& inc, const std::string& unit,
+                     uint64_t since_ns, std::string& why) override;
+
+ private:
+  UnitOps& units_;
+  std::map<std::string, uint64_t> last_oom_;      // unit -> ts of the latest OOM kill
+  std::map<std::string, uint64_t> last_failure_;  // unit -> ts of the latest failure
+};
+
+}  // namespace mend
