@@ -32,7 +32,7 @@ void emit(const Record& r) {
 
 }  // namespace
 
-int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop) {
+int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomic<bool>& reload) {
   if (auto st = check_bpf_privileges(); !st.ok()) {
     SPDLOG_ERROR("{}", st.error().message);
     return 1;
@@ -134,6 +134,16 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop) {
       },
       [&] {
         const uint64_t now = monotonic_ns();
+        if (reload.exchange(false)) {
+          auto p = load_policy_dir(opt.policies_dir, /*strict_modes=*/true);
+          if (p.ok()) {
+            policies = std::move(*p);
+            SPDLOG_INFO("Reloaded {} policies from {}", policies.size(), opt.policies_dir);
+          } else {
+            SPDLOG_ERROR("Reload refused, keeping the previous {} policies:\n{}", policies.size(),
+                         p.error().message);
+          }
+        }
         correlator.advance(now);
         executor.tick(now);
         if (ops.connected()) {

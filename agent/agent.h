@@ -17,7 +17,8 @@ struct AgentOptions {
   bool dry_run = false;
 };
 
-// Runs until `stop`; returns the process exit code.
-int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop);
+// Runs until `stop`; returns the process exit code. When `reload` is set (SIGHUP), the policies
+// are loaded again: a set with any error is refused whole and the previous one stays in force.
+int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomic<bool>& reload);
 
 }  // namespace mend

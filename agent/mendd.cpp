@@ -25,9 +25,13 @@
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 
 void on_signal(int) {
   g_stop.store(true);
+}
+void on_hup(int) {
+  g_reload.store(true);
 }
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -165,6 +169,9 @@ int main(int argc, char** argv) {
   stop_sa.sa_handler = on_signal;
   sigaction(SIGINT, &stop_sa, nullptr);
   sigaction(SIGTERM, &stop_sa, nullptr);
+  struct sigaction hup_sa {};
+  hup_sa.sa_handler = on_hup;
+  sigaction(SIGHUP, &hup_sa, nullptr);
   if (!trace) {
     mend::AgentOptions opt;
     opt.config = cfg;
@@ -173,7 +180,7 @@ int main(int argc, char** argv) {
     opt.bus = bus;
     opt.state_dir = state_dir;
     opt.dry_run = dry_run;
-    return mend::run_agent(opt, g_stop);
+    return mend::run_agent(opt, g_stop, g_reload);
   }
 
   if (auto st = mend::check_bpf_privileges(); !st.ok()) {

@@ -101,28 +101,31 @@ const PlanRun& Executor::submit(const Incident& inc_in, const PlanChoice& plan, 
   r.id = "run-" + std::to_string(next_run_++);
   r.incident = inc_in;
   Incident& inc = r.incident;
-  r.policy = plan.policy;
+  if (plan.policy) {
+    r.policy_copy = *plan.policy;
+    r.policy = &r.policy_copy;
+  }
   r.target = plan.target_unit;
   r.mode = plan.mode;
   runs_[inc.id] = std::move(run);
-  if (!plan.policy) {
+  if (!r.policy) {
     r.outcome = Outcome::Refused;
     r.reason = plan.reason;
     return r;
   }
-  inc.plan = plan.policy->ir.name;
+  inc.plan = r.policy->ir.name;
   ActionContext ctx;
   ctx.units = &units_;
   ctx.incident = &inc;
   ctx.unit = r.target;
   ctx.procfs = cfg_.procfs;
-  for (const auto& a : plan.policy->actions) {
+  for (const auto& a : r.policy->actions) {
     r.actions.push_back(ActionRegistry::instance().create(a.name, Params(a.params), ctx));
     r.steps.push_back({a.name, r.actions.back()->describe(), ""});
   }
   r.applied.assign(r.actions.size(), false);
 
-  Admission adm = guards_.admit(plan.policy->ir, r.target, r.mode, now);
+  Admission adm = guards_.admit(r.policy->ir, r.target, r.mode, now);
   if (!adm.allowed) {
     // Observe, dry-run, pause and budgets: say exactly what would have been done.
     for (size_t i = 0; i < r.actions.size(); ++i) {

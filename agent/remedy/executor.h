@@ -51,7 +51,8 @@ struct StepLog {
 struct PlanRun {
   std::string id;
   Incident incident;  // the executor's own copy: correlation may merge or close its original
-  const CompiledPolicy* policy = nullptr;
+  const CompiledPolicy* policy = nullptr;  // points at policy_copy (or null: no plan)
+  CompiledPolicy policy_copy;              // a reload may replace the policy set mid-run
   std::string target;
   Mode mode = Mode::Observe;
   RunState state = RunState::Done;

@@ -160,3 +160,30 @@ TEST(Scenario, MenddKilledMidPlanRollsBackFromTheIntentJournal) {
     }
   EXPECT_EQ(again.stop(), 0);
 }
+
+// SIGHUP with a broken policy file: the reload is refused whole, the previous policies stay in
+// force and still fix the fault.
+TEST(Scenario, ReloadWithABrokenPolicyKeepsThePreviousOne) {
+  MEND_REQUIRE_ROOT();
+  OomScenario s("200M", "40s");
+  TraceRunner agent({"--bus", "user", "--policies", s.policies, "--state-dir", s.state}, false);
+  ASSERT_TRUE(agent.wait_ready()) << agent.err();
+  std::ofstream(s.policies + "/zz-broken.yaml")
+      << "policies:\n  - name: broken\n    match: {root_cause: memory_limit}\n"
+         "    actions: [{raise_memory_limit: {ceiling: lots}}]\n";
+  chmod((s.policies + "/zz-broken.yaml").c_str(), 0644);
+  const std::string pid = run({"pgrep", "-n", "-x", "mendd"}).out;
+  ASSERT_EQ(run({"kill", "-HUP", pid.substr(0, pid.find('\n'))}).status, 0);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return agent.err().find("Reload refused, keeping the previous 1 policies") !=
+               std::string::npos;
+      },
+      10s))
+      << agent.err();
+  EXPECT_NE(agent.err().find("zz-broken.yaml:4:"), std::string::npos) << agent.err();
+  ASSERT_EQ(s.m.systemctl({"start", "--no-block", s.unit}).status, 0);
+  ASSERT_TRUE(wait_until([&] { return !records(s.unit, kVerified).empty(); }, 60s)) << agent.err();
+  EXPECT_EQ(s.memory_max(), 100u << 20);
+  EXPECT_EQ(agent.stop(), 0);
+}
