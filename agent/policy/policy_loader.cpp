@@ -391,17 +391,9 @@ bool type_param(const ParamSpec& spec, const ParamValue& raw, const SourceMark& 
         return bad("expected a whole number");
       }
     }
-    case ParamType::Size: {
-      auto r = parse_size_bytes(*s);
-      if (!r.ok())
-        return bad(r.error().message);
-      if (!bounded(static_cast<double>(*r), *s))
-        return false;
-      out = static_cast<int64_t>(*r);
-      return true;
-    }
+    case ParamType::Size:
     case ParamType::Duration: {
-      auto r = parse_duration_ns(*s);
+      auto r = spec.type == ParamType::Size ? parse_size_bytes(*s) : parse_duration_ns(*s);
       if (!r.ok())
         return bad(r.error().message);
       if (!bounded(static_cast<double>(*r), *s))
