@@ -8,13 +8,25 @@
 
 #include "correlate/incident_json.h"
 #include "correlate/replay.h"
+#include "policy/plan_selector.h"
 #include "policy/policy_loader.h"
 #include "policy/units.h"
 
 namespace {
 
 int cmd_replay(const std::string& file, const std::string& output, bool skip_bad,
-               const std::optional<uint64_t>& window, const std::optional<uint64_t>& quiet) {
+               const std::optional<uint64_t>& window, const std::optional<uint64_t>& quiet,
+               const std::string& policies_dir) {
+  std::vector<mend::CompiledPolicy> policies;
+  if (!policies_dir.empty()) {
+    // Offline: the files' syntax and meaning are checked, not their owner and mode.
+    auto p = mend::load_policy_dir(policies_dir, /*strict_modes=*/false);
+    if (!p.ok()) {
+      std::cerr << "mendctl: " << p.error().message << "\n";
+      return 1;
+    }
+    policies = std::move(*p);
+  }
   std::ifstream f;
   std::istream* in = &std::cin;
   if (file != "-") {
@@ -38,6 +50,26 @@ int cmd_replay(const std::string& file, const std::string& output, bool skip_bad
   }
   for (const auto& w : r->warnings)
     std::cerr << "mendctl: skipped " << w << "\n";
+  // Policy selection: which plan each incident would get (nothing is run).
+  std::vector<std::string> plan_lines;
+  for (auto& inc : r->incidents) {
+    if (policies_dir.empty()) {
+      plan_lines.emplace_back();
+      continue;
+    }
+    auto choice = mend::select_plan(inc, policies);
+    inc.plan = choice.policy ? choice.policy->ir.name : "";
+    std::string line = "Plan: " + choice.reason;
+    if (choice.policy) {
+      const char* mode = choice.mode == mend::Mode::Auto      ? "auto"
+                         : choice.mode == mend::Mode::Approve ? "approve"
+                                                              : "observe";
+      line += " (mode " + std::string(mode) + "):";
+      for (const auto& a : choice.policy->actions)
+        line += " " + a.name;
+    }
+    plan_lines.push_back(line);
+  }
   if (output == "json") {
     nlohmann::ordered_json j;
     j["events"] = r->events;
@@ -53,8 +85,11 @@ int cmd_replay(const std::string& file, const std::string& output, bool skip_bad
   if (r->bad_lines)
     std::cout << " (" << r->bad_lines << " malformed line(s) skipped)";
   std::cout << "\n";
-  for (const auto& i : r->incidents)
-    std::cout << "\n" << mend::explain(i, r->first_ts);
+  for (size_t i = 0; i < r->incidents.size(); ++i) {
+    std::cout << "\n" << mend::explain(r->incidents[i], r->first_ts);
+    if (!plan_lines[i].empty())
+      std::cout << plan_lines[i] << "\n";
+  }
   return 0;
 }
 
@@ -125,6 +160,9 @@ int main(int argc, char** argv) {
   std::optional<uint64_t> window, quiet;
   rp->add_option("EVENTS", file, "JSON lines as mendd --trace prints them ('-' for stdin)")
       ->required();
+  std::string replay_policies;
+  rp->add_option("--policies", replay_policies,
+                 "Also select the plan each incident would get from this policy directory");
   rp->add_flag("--skip-bad", skip_bad,
                "Skip malformed lines (reported on stderr) instead of failing");
   duration_option(rp, "--window", window,
@@ -150,7 +188,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (rp->parsed())
-    return cmd_replay(file, output, skip_bad, window, quiet);
+    return cmd_replay(file, output, skip_bad, window, quiet, replay_policies);
   if (pc->parsed())
     return cmd_policy_check(policy_files, strict_modes, output);
   return 2;

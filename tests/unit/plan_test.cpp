@@ -3,6 +3,7 @@
 
 #include <fstream>
 
+#include "correlate/replay.h"
 #include "policy/plan_selector.h"
 #include "remedy/guardrails.h"
 
@@ -143,4 +144,23 @@ TEST(Guardrails, NodeBudgetProtectedUnitsPauseObserveDryRun) {
   dry.dry_run = true;
   EXPECT_FALSE(Guardrails(dry).admit(p, "c.service", Mode::Auto, 0).allowed);
   rmdir(dir.c_str());
+}
+
+// Replay with the shipped policies: the OOM loop gets the memory policy, the full disk none
+// (no disk remedy is shipped yet), each for its own reason.
+TEST(PlanSelector, ReplayedIncidentsGetTheShippedPolicies) {
+  std::ifstream in(std::string(MEND_CORPUS_DIR) + "/two_independent_failures.jsonl");
+  auto r = replay(in, "two_independent_failures.jsonl", {});
+  ASSERT_TRUE(r.ok());
+  auto pols = load_policy_dir(MEND_POLICIES_DIR, /*strict_modes=*/false);
+  ASSERT_TRUE(pols.ok()) << pols.error().message;
+  ASSERT_EQ(r->incidents.size(), 2u);
+  auto mem = select_plan(r->incidents[0], *pols);
+  ASSERT_TRUE(mem.policy);
+  EXPECT_EQ(mem.policy->ir.name, "memory-limit-raise");
+  EXPECT_EQ(mem.mode, Mode::Approve);
+  EXPECT_EQ(mem.target_unit, "cache.service");
+  auto disk = select_plan(r->incidents[1], *pols);
+  EXPECT_FALSE(disk.policy);
+  EXPECT_NE(disk.reason.find("no policy for root cause fs_full"), std::string::npos) << disk.reason;
 }
