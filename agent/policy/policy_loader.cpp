@@ -497,6 +497,9 @@ Result<std::vector<CompiledPolicy>> compile_policies(const std::vector<PolicyIR>
                        typed))
           ca.params[ps.name] = typed;
       }
+      if (spec->validate && ca.params.size() == spec->params.size())
+        if (auto e = spec->validate(ca.params, ir); !e.empty())
+          errs.add(a.mark, "action " + a.name + ": " + e);
       if (spec->destructive && !ir.allow_irreversible)
         errs.add(a.mark, "action " + a.name +
                              " is irreversible: the policy must say allow_irreversible: true");

@@ -30,6 +30,7 @@ struct ActionContext {
   const Incident* incident = nullptr;
   std::string unit;  // the unit the plan targets (the culprit), when there is one
   std::string procfs = "/proc";
+  std::string sysfs = "/sys";
 };
 
 enum class ParamType { Bool, Int, Size, Duration, Percent, String, StringList };
@@ -53,6 +54,9 @@ struct ActionSpec {
   // a policy must say allow_irreversible: true. A restart is irreversible but not destructive.
   bool destructive = false;
   std::vector<ParamSpec> params;
+  // Checks across parameters at compile time (e.g. "an exec without rollback_command needs
+  // allow_irreversible"): returns an error message, or "" when the parameters are fine.
+  std::function<std::string(const std::map<std::string, ParamValue>&, const PolicyIR&)> validate;
 };
 
 class Action {

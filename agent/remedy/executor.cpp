@@ -1,19 +1,9 @@
 #include "executor.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <spdlog/spdlog.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <thread>
 
 #include "../correlate/incident_json.h"
-
-extern char** environ;
+#include "spawn.h"
 
 namespace mend {
 
@@ -340,41 +330,18 @@ void Executor::notify(const PlanRun& r) {
   if (cfg_.notify_command.empty())
     return;
   // argv, no shell; the incident JSON on stdin; killed after the timeout.
-  int in[2];
-  if (pipe2(in, O_CLOEXEC) != 0)
-    return;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-  std::vector<char*> argv;
-  for (const auto& a : cfg_.notify_command)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(in[0]);
-  if (rc != 0) {
-    SPDLOG_WARN("Failed to run the notify command {}: {}", argv[0], std::strerror(rc));
-    close(in[1]);
-    return;
-  }
-  const std::string body = to_json(r.incident).dump() + "\n";
-  signal(SIGPIPE, SIG_IGN);
-  (void)!write(in[1], body.data(), body.size());
-  close(in[1]);
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::nanoseconds(cfg_.notify_timeout_ns);
-  int status = 0;
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      SPDLOG_WARN("Notify command {} timed out; killing it", argv[0]);
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  SpawnOptions o;
+  o.argv = cfg_.notify_command;
+  o.input = to_json(r.incident).dump() + "\n";
+  o.timeout_ns = cfg_.notify_timeout_ns;
+  o.env["MEND_INCIDENT_ID"] = r.incident.id;
+  o.env["MEND_ROOT_CAUSE"] = r.incident.root_cause.kind;
+  o.env["MEND_UNIT"] = r.target;
+  auto res = spawn_and_wait(o);
+  if (!res.ok())
+    SPDLOG_WARN("Failed to run the notify command: {}", res.error().message);
+  else if (!res->ok())
+    SPDLOG_WARN("Notify command {}: {}", o.argv[0], res->summary());
 }
 
 Status Executor::recover(uint64_t now) {

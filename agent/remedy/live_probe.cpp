@@ -9,6 +9,8 @@ namespace mend {
 void LiveProbe::observe(const Event& e) {
   if (const auto* k = std::get_if<OomKill>(&e.payload); k && !k->unit.empty())
     last_oom_[k->unit] = std::max(last_oom_[k->unit], e.ts_ns);
+  if (const auto* s = std::get_if<IoStall>(&e.payload))
+    io_[s->device] = {e.ts_ns, std::max(s->p99_us, s->oldest_inflight_us), s->state == "cleared"};
   // When systemd changed the state, not when mendd read the signal: the transitions of a
   // restart mend itself ran are read after the fix was applied but happened before.
   if (const auto* u = std::get_if<UnitState>(&e.payload); u && is_unit_failure(*u)) {
@@ -54,8 +56,22 @@ Result<bool> LiveProbe::holds(const VerifyIR& v, const Incident& inc, const std:
     }
   }
   if (v.latency_below_us) {
-    why = "verify.latency_below is not implemented yet";
-    return Error{why};
+    // The io sensor reports a stalled device while it stays over its threshold (reminders)
+    // and once when it clears; a report after the fix under the bound is the proof.
+    auto d = inc.root_cause.entities.find("device");
+    if (d == inc.root_cause.entities.end()) {
+      why = "latency_below needs a device and the root cause names none";
+      return false;
+    }
+    auto it = io_.find(d->second);
+    if (it == io_.end() || it->second.ts_ns <= since) {
+      why = "no latency report for " + d->second + " since the fix";
+      return false;
+    }
+    if (!it->second.cleared && it->second.latency_us >= *v.latency_below_us) {
+      why = d->second + " latency is " + std::to_string(it->second.latency_us / 1000) + " ms";
+      return false;
+    }
   }
   return true;
 }

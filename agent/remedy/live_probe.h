@@ -23,6 +23,12 @@ class LiveProbe final : public RecoveryProbe {
   UnitOps& units_;
   std::map<std::string, uint64_t> last_oom_;      // unit -> ts of the latest OOM kill
   std::map<std::string, uint64_t> last_failure_;  // unit -> ts of the latest failure
+  struct DeviceLatency {
+    uint64_t ts_ns = 0;
+    uint64_t latency_us = 0;  // max(p99, oldest in flight) of the latest report
+    bool cleared = false;
+  };
+  std::map<std::string, DeviceLatency> io_;  // device (major:minor) -> latest io_stall report
 };
 
 }  // namespace mend

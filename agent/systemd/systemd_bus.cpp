@@ -560,31 +560,37 @@ Status SystemdBus::set_property(const std::string& unit, const std::string& name
     r = sd_bus_message_append(m, "sb", unit.c_str(), 1 /* runtime */);
   if (r >= 0)
     r = sd_bus_message_open_container(m, 'a', "(sv)");
-  if (r >= 0)
-    r = sd_bus_message_open_container(m, 'r', "sv");
-  if (r >= 0)
-    r = sd_bus_message_append(m, "s", name.c_str());
-  if (r >= 0) {
-    if (const auto* n = std::get_if<uint64_t>(&value)) {
-      r = sd_bus_message_append(m, "v", "t", *n);
-    } else {
-      const auto& l = std::get<DeviceLimits>(value);
-      // An empty list resets every limit of this kind; the entries are then set anew, so the
-      // result is exactly `l` whatever was there before.
-      r = sd_bus_message_open_container(m, 'v', "a(st)");
-      if (r >= 0)
-        r = sd_bus_message_open_container(m, 'a', "(st)");
-      for (const auto& [dev, val] : l)
+  // One (name, value) entry of the property array.
+  auto entry = [&](const PropertyValue& v) {
+    if (r >= 0)
+      r = sd_bus_message_open_container(m, 'r', "sv");
+    if (r >= 0)
+      r = sd_bus_message_append(m, "s", name.c_str());
+    if (r >= 0) {
+      if (const auto* n = std::get_if<uint64_t>(&v)) {
+        r = sd_bus_message_append(m, "v", "t", *n);
+      } else {
+        r = sd_bus_message_open_container(m, 'v', "a(st)");
         if (r >= 0)
-          r = sd_bus_message_append(m, "(st)", dev.c_str(), val);
-      if (r >= 0)
-        r = sd_bus_message_close_container(m);
-      if (r >= 0)
-        r = sd_bus_message_close_container(m);
+          r = sd_bus_message_open_container(m, 'a', "(st)");
+        for (const auto& [dev, val] : std::get<DeviceLimits>(v))
+          if (r >= 0)
+            r = sd_bus_message_append(m, "(st)", dev.c_str(), val);
+        if (r >= 0)
+          r = sd_bus_message_close_container(m);
+        if (r >= 0)
+          r = sd_bus_message_close_container(m);
+      }
     }
-  }
-  if (r >= 0)
-    r = sd_bus_message_close_container(m);
+    if (r >= 0)
+      r = sd_bus_message_close_container(m);
+  };
+  // systemd merges a non-empty device list into the present one and resets all on an empty
+  // list. To set exactly `value` (a rollback must remove what the fix added), a list is sent as
+  // an empty list followed by the entries, in one call, applied in order.
+  if (const auto* l = std::get_if<DeviceLimits>(&value); l && !l->empty())
+    entry(DeviceLimits{});
+  entry(value);
   if (r >= 0)
     r = sd_bus_message_close_container(m);
   if (r < 0) {

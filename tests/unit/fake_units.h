@@ -38,7 +38,15 @@ class FakeUnits : public UnitOps {
     return it->second;
   }
   Status set_property(const std::string& u, const std::string& n, const PropertyValue& v) override {
-    calls.push_back("set " + u + " " + n + "=" + std::to_string(std::get<uint64_t>(v)));
+    std::string shown;
+    if (const auto* x = std::get_if<uint64_t>(&v)) {
+      shown = std::to_string(*x);
+    } else {
+      for (const auto& [dev, val] : std::get<DeviceLimits>(v))
+        shown += (shown.empty() ? "" : ",") + dev + ":" + std::to_string(val);
+      shown = "[" + shown + "]";
+    }
+    calls.push_back("set " + u + " " + n + "=" + shown);
     props[u + "/" + n] = v;
     return {};
   }
