@@ -9,8 +9,11 @@
 
 #include "correlate/correlator.h"
 #include "correlate/incident_json.h"
+#include "ctl/commands.h"
+#include "ctl/control.h"
 #include "policy/plan_selector.h"
 #include "policy/policy_loader.h"
+#include "policy/slo.h"
 #include "remedy/executor.h"
 #include "remedy/live_probe.h"
 #include "sensors/cgroup_names.h"
@@ -28,6 +31,22 @@ void emit(const Record& r) {
   if (auto st = journal_send(r); !st.ok())
     SPDLOG_WARN("{}", st.error().message);
   SPDLOG_INFO("[{}] {}: {}", record_kind_name(r.kind), r.incident_id, r.message);
+}
+
+ExecutorConfig executor_config(const AgentConfig& c) {
+  ExecutorConfig e;
+  e.state_dir = c.state_dir;
+  e.guardrails.dry_run = c.executor.dry_run;
+  e.guardrails.node_max_per_hour = c.executor.max_actions_per_hour;
+  e.guardrails.node_max_concurrent = c.executor.max_concurrent;
+  for (const auto& u : c.executor.protected_units)
+    e.guardrails.protected_units.push_back(u);
+  e.guardrails.pause_file = c.executor.pause_file;
+  e.guardrails.state_file = c.state_dir + "/guardrails.json";
+  e.approval_timeout_ns = c.executor.approval_timeout_ns;
+  e.notify_command = c.executor.notify_command;
+  e.notify_timeout_ns = c.executor.notify_timeout_ns;
+  return e;
 }
 
 }  // namespace
@@ -49,18 +68,19 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
   if (policies.empty())
     SPDLOG_WARN("No policies in {}: mend will observe and explain, never act", opt.policies_dir);
   std::error_code ec;
-  std::filesystem::create_directories(opt.state_dir, ec);
+  AgentConfig cfg = opt.config;
+  std::filesystem::create_directories(cfg.state_dir, ec);
   if (ec) {
-    SPDLOG_ERROR("Failed to create the state directory {}: {}", opt.state_dir, ec.message());
+    SPDLOG_ERROR("Failed to create the state directory {}: {}", cfg.state_dir, ec.message());
     return 1;
   }
 
-  KernelFeatures features(opt.config.sensors.pretend_missing);
+  KernelFeatures features(cfg.sensors.pretend_missing);
   MountTable mounts;
   (void)mounts.refresh();
   auto cgroups = CgroupNames::from_mountinfo();
   SensorContext ctx;
-  ctx.config = &opt.config.sensors;
+  ctx.config = &cfg.sensors;
   ctx.features = &features;
   ctx.mounts = &mounts;
   ctx.cgroups = &cgroups;
@@ -75,15 +95,24 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
       SPDLOG_WARN("Unit operations unavailable: {}", st.error().message);
 
   LiveProbe probe(ops);
-  ExecutorConfig ecfg;
-  ecfg.state_dir = opt.state_dir;
-  ecfg.guardrails.dry_run = opt.dry_run;
-  Executor executor(ecfg, ops, probe, emit);
+  Executor executor(executor_config(cfg), ops, probe, emit);
+  if (auto st = executor.guardrails().load(monotonic_ns()); !st.ok())
+    SPDLOG_WARN("{}", st.error().message);
   if (auto st = executor.recover(monotonic_ns()); !st.ok())
     SPDLOG_WARN("Failed to read the intent journal: {}", st.error().message);
+  executor.set_next_plan([&](const Incident& inc, const std::set<std::string>& tried) {
+    // The choice points into `policies`; the executor copies the policy at once.
+    return select_plan(inc, policies, inc.slo_impact, tried);
+  });
+
+  SloTracker slo(cfg.slos, cfg.state_dir + "/slo.json");
+  if (auto st = slo.load(); !st.ok())
+    SPDLOG_WARN("{}", st.error().message);
 
   CorrelatorConfig ccfg;
-  ccfg.reorder_ns = 500000000ull;  // live events come from one clock, nearly in order
+  ccfg.window_ns = cfg.correlation.window_ns;
+  ccfg.quiet_ns = cfg.correlation.quiet_ns;
+  ccfg.reorder_ns = cfg.correlation.reorder_ns;  // live events: one clock, nearly in order
   ccfg.id_prefix = "inc-" + std::to_string(time(nullptr)) + "-";
   Correlator correlator(ccfg);
   std::map<std::string, std::string> announced;  // incident -> root cause kind announced
@@ -111,18 +140,50 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
     // One plan per incident, once its root cause has a policy.
     if (executor.find(inc.id))
       return;
-    PlanChoice choice = select_plan(inc, policies);
+    const uint64_t now = monotonic_ns();
+    const std::string impact = slo.impact(inc, now);
+    PlanChoice choice = select_plan(inc, policies, impact);
     if (!choice.policy)
       return;
-    executor.submit(inc, choice, monotonic_ns());
+    Incident planned = inc;
+    planned.slo_impact = impact;
+    executor.submit(planned, choice, now);
   };
 
-  SensorHub hub(ctx, opt.config.enabled_sensors);
+  SensorHub hub(ctx, cfg.enabled_sensors);
   if (auto st = hub.start(); !st.ok()) {
     SPDLOG_ERROR("Failed to start sensors: {}", st.error().message);
     return 1;
   }
-  SPDLOG_INFO("mendd: running ({} policies{})", policies.size(), opt.dry_run ? ", dry-run" : "");
+
+  AgentView view;
+  view.correlator = &correlator;
+  view.executor = &executor;
+  view.slo = &slo;
+  view.sensor_stats = [&] { return hub.stats(); };
+  view.policy_count = [&] { return policies.size(); };
+  view.dry_run = cfg.executor.dry_run;
+  view.started_ns = monotonic_ns();
+  ControlServer control;
+  if (!cfg.control.socket.empty()) {
+    if (auto st = control.listen(cfg.control); !st.ok()) {
+      SPDLOG_ERROR("Control socket: {}", st.error().message);
+      return 1;
+    }
+    if (auto st = hub.watch(control.fd(),
+                            [&] {
+                              control.serve([&](const std::string& c, const nlohmann::json& a,
+                                                const Peer& p) {
+                                return handle_command(view, c, a, p, monotonic_ns());
+                              });
+                            });
+        !st.ok()) {
+      SPDLOG_ERROR("{}", st.error().message);
+      return 1;
+    }
+  }
+  SPDLOG_INFO("mendd: running ({} policies{}, control {})", policies.size(),
+              cfg.executor.dry_run ? ", dry-run" : "", control.path());
   sd_notify(0, "READY=1\nSTATUS=running");
   uint64_t watchdog_usec = 0;
   const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
@@ -130,22 +191,39 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
       stop,
       [&](Event&& e) {
         probe.observe(e);
+        slo.observe(e);
         correlator.push(std::move(e));
       },
       [&] {
         const uint64_t now = monotonic_ns();
         if (reload.exchange(false)) {
+          // All or nothing: mend.yaml and every policy file, or the previous set stays.
+          Result<AgentConfig> c =
+              opt.reload_config ? opt.reload_config() : Result<AgentConfig>(cfg);
           auto p = load_policy_dir(opt.policies_dir, /*strict_modes=*/true);
-          if (p.ok()) {
-            policies = std::move(*p);
-            SPDLOG_INFO("Reloaded {} policies from {}", policies.size(), opt.policies_dir);
-          } else {
+          if (!c.ok()) {
+            SPDLOG_ERROR("Reload refused, keeping the previous configuration and {} policies:\n{}",
+                         policies.size(), c.error().message);
+          } else if (!p.ok()) {
             SPDLOG_ERROR("Reload refused, keeping the previous {} policies:\n{}", policies.size(),
                          p.error().message);
+          } else {
+            policies = std::move(*p);
+            if (c->state_dir != cfg.state_dir || c->control.socket != cfg.control.socket ||
+                c->control.group != cfg.control.group || c->enabled_sensors != cfg.enabled_sensors)
+              SPDLOG_WARN("state_dir, control and the sensor set change at the next restart");
+            executor.reconfigure(executor_config(*c));
+            slo.configure(c->slos);
+            view.dry_run = c->executor.dry_run;
+            cfg.executor = c->executor;
+            cfg.slos = c->slos;
+            SPDLOG_INFO("Reloaded mend.yaml and {} policies from {}", policies.size(),
+                        opt.policies_dir);
           }
         }
         correlator.advance(now);
         executor.tick(now);
+        slo.save(now);
         if (ops.connected()) {
           std::vector<Event> drained;  // the ops connection's own signals: not needed
           (void)ops.process(now, drained);
@@ -154,6 +232,18 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
           sd_notify(0, "WATCHDOG=1");
       });
   sd_notify(0, "STOPPING=1");
+  // A clean stop leaves no plan half-done: verifications get a grace period to finish, then
+  // whatever is still unproven is rolled back (and escalated), so the next start finds nothing.
+  const uint64_t grace_end = monotonic_ns() + cfg.executor.shutdown_grace_ns;
+  while (executor.verifying() > 0 && monotonic_ns() < grace_end) {
+    std::vector<Event> drained;
+    if (ops.connected())
+      (void)ops.process(monotonic_ns(), drained);
+    executor.tick(monotonic_ns());
+    usleep(100000);
+  }
+  executor.shutdown(monotonic_ns());
+  slo.save(monotonic_ns(), 0);
   if (!st.ok()) {
     SPDLOG_ERROR("{}", st.error().message);
     return 1;

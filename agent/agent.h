@@ -1,7 +1,9 @@
-// mendd's whole pipeline: sensors -> correlation -> policy -> executor -> journald.
+// mendd's whole pipeline: sensors -> correlation -> policy -> executor -> journald, with the
+// control socket (mendctl) and SLO accounting on the same loop.
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include "policy/config.h"
@@ -9,16 +11,16 @@
 namespace mend {
 
 struct AgentOptions {
-  AgentConfig config;
+  AgentConfig config;  // mend.yaml with the command line's overrides applied
+  // Reads mend.yaml again (SIGHUP), overrides applied; unset: the configuration never changes.
+  std::function<Result<AgentConfig>()> reload_config;
   std::string policies_dir = "/etc/mend/policies.d";
   bool policies_required = false;  // named on the command line: missing is an error
   std::string bus = "system";
-  std::string state_dir = "/var/lib/mend";
-  bool dry_run = false;
 };
 
-// Runs until `stop`; returns the process exit code. When `reload` is set (SIGHUP), the policies
-// are loaded again: a set with any error is refused whole and the previous one stays in force.
+// Runs until `stop`; returns the process exit code. When `reload` is set (SIGHUP), mend.yaml
+// and the policies are loaded again: any error in either and both previous ones stay in force.
 int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomic<bool>& reload);
 
 }  // namespace mend

@@ -60,19 +60,6 @@ void unit_option(CLI::App& app, const std::string& name, std::optional<T>& out, 
       ->type_name("VALUE");
 }
 
-nlohmann::json stats_json(const std::vector<mend::SensorStats>& stats) {
-  nlohmann::json sensors = nlohmann::json::array();
-  for (const auto& s : stats)
-    sensors.push_back({{"sensor", s.name},
-                       {"enabled", s.enabled},
-                       {"disabled_reason", s.disabled_reason},
-                       {"events", s.events},
-                       {"kernel_drops", s.kernel_drops},
-                       {"map_full", s.map_full},
-                       {"decode_errors", s.decode_errors}});
-  return {{"type", "trace_summary"}, {"sensors", sensors}};
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -112,26 +99,44 @@ int main(int argc, char** argv) {
   app.add_option("--pretend-missing", pretend_missing,
                  "Treat a kernel feature as absent, e.g. tp_btf/mark_victim (testing degradation)")
       ->group("Testing");
-  std::string state_dir = "/var/lib/mend";
+  std::optional<std::string> state_dir, control_socket;
   bool dry_run = false;
-  app.add_option("--state-dir", state_dir, "Where the intent journal lives")->capture_default_str();
+  app.add_option("--state-dir", state_dir,
+                 "Intent journal, guardrail and SLO history (default: mend.yaml's state_dir, "
+                 "/var/lib/mend)");
+  app.add_option("--control-socket", control_socket,
+                 "mendctl's socket (default: mend.yaml's control.socket, /run/mend/control.sock)");
   app.add_flag("--dry-run", dry_run, "Run the whole pipeline but only describe actions");
   app.add_flag("-v,--verbose", verbose, "Debug logging");
   CLI11_PARSE(app, argc, argv);
 
   mend::init_logging(verbose);
 
-  // The configuration file is optional unless named explicitly.
-  mend::AgentConfig cfg;
+  // The configuration file is optional unless named explicitly; flags override it, on every
+  // (re)load.
   const bool explicit_config = cfg_opt->count() > 0;
-  if (explicit_config || access(config_path.c_str(), F_OK) == 0) {
-    auto loaded = mend::load_agent_config(config_path);
-    if (!loaded.ok()) {
-      SPDLOG_ERROR("Invalid configuration: {}", loaded.error().message);
-      return 1;
+  auto load_config = [&]() -> mend::Result<mend::AgentConfig> {
+    mend::AgentConfig c;
+    if (explicit_config || access(config_path.c_str(), F_OK) == 0) {
+      auto loaded = mend::load_agent_config(config_path);
+      if (!loaded.ok())
+        return loaded.error();
+      c = std::move(*loaded);
     }
-    cfg = std::move(*loaded);
+    if (state_dir)
+      c.state_dir = *state_dir;
+    if (control_socket)
+      c.control.socket = *control_socket;
+    if (dry_run)
+      c.executor.dry_run = true;
+    return c;
+  };
+  auto loaded = load_config();
+  if (!loaded.ok()) {
+    SPDLOG_ERROR("Invalid configuration: {}", loaded.error().message);
+    return 1;
   }
+  mend::AgentConfig cfg = std::move(*loaded);
   if (check_config) {
     // Policies: as the agent will load them, permissions included (StrictModes).
     size_t n = 0;
@@ -178,8 +183,16 @@ int main(int argc, char** argv) {
     opt.policies_dir = policies_dir;
     opt.policies_required = pol_opt->count() > 0;
     opt.bus = bus;
-    opt.state_dir = state_dir;
-    opt.dry_run = dry_run;
+    // Sensor flags are fixed for the process; a reload re-reads the file and re-applies them.
+    opt.reload_config = [&, sensors = cfg.sensors,
+                         enabled = cfg.enabled_sensors]() -> mend::Result<mend::AgentConfig> {
+      auto c = load_config();
+      if (c.ok()) {
+        c->sensors = sensors;
+        c->enabled_sensors = enabled;
+      }
+      return c;
+    };
     return mend::run_agent(opt, g_stop, g_reload);
   }
 
@@ -228,7 +241,9 @@ int main(int argc, char** argv) {
       sd_notify(0, "WATCHDOG=1");
   });
   sd_notify(0, "STOPPING=1");
-  std::cerr << stats_json(hub.stats()).dump() << std::endl;
+  std::cerr << nlohmann::json{{"type", "trace_summary"}, {"sensors", mend::stats_json(hub.stats())}}
+                   .dump()
+            << std::endl;
   if (!st.ok()) {
     SPDLOG_ERROR("{}", st.error().message);
     return 1;

@@ -88,6 +88,7 @@ nlohmann::ordered_json to_json(const Incident& inc) {
     alts.push_back(cause_json(inc.candidates[i].cause));
   j["alternatives"] = std::move(alts);
   j["plan"] = inc.plan;
+  j["slo_impact"] = inc.slo_impact;
   j["raw_events"] = inc.raw_events;
   j["evidence_dropped"] = inc.evidence_dropped;
   j["first_fault_ns"] = inc.first_fault_ns;

@@ -232,6 +232,114 @@ class Loader {
           }}});
   }
 
+  void executor(const YAML::Node& n, ExecutorSettings& e) {
+    const uint64_t s = 1000000000ull, hour = 3600 * s;
+    mapping(
+        n, "executor",
+        {{"dry_run", [&](const YAML::Node& v) { e.dry_run = boolean(v, "executor.dry_run"); }},
+         {"max_actions_per_hour",
+          [&](const YAML::Node& v) {
+            e.max_actions_per_hour =
+                static_cast<uint32_t>(number(v, "executor.max_actions_per_hour", 0, 1000));
+          }},
+         {"max_concurrent",
+          [&](const YAML::Node& v) {
+            e.max_concurrent = static_cast<uint32_t>(number(v, "executor.max_concurrent", 1, 16));
+          }},
+         {"protected_units",
+          [&](const YAML::Node& v) { e.protected_units = strings(v, "executor.protected_units"); }},
+         {"pause_file",
+          [&](const YAML::Node& v) {
+            e.pause_file = scalar(v, "executor.pause_file");
+            if (e.pause_file.empty() || e.pause_file[0] != '/')
+              fail(v, "executor.pause_file: expected an absolute path");
+          }},
+         {"approval_timeout",
+          [&](const YAML::Node& v) {
+            e.approval_timeout_ns = duration(v, "executor.approval_timeout", 10 * s, 7 * 24 * hour);
+          }},
+         {"shutdown_grace",
+          [&](const YAML::Node& v) {
+            e.shutdown_grace_ns = duration(v, "executor.shutdown_grace", 0, 300 * s);
+          }},
+         {"notify", [&](const YAML::Node& v) {
+            mapping(v, "executor.notify",
+                    {{"command",
+                      [&](const YAML::Node& c) {
+                        e.notify_command = strings(c, "executor.notify.command");
+                        if (e.notify_command.empty() || e.notify_command[0].empty() ||
+                            e.notify_command[0][0] != '/')
+                          fail(c,
+                               "executor.notify.command: argv[0] must be an absolute path "
+                               "(no shell)");
+                      }},
+                     {"timeout", [&](const YAML::Node& c) {
+                        e.notify_timeout_ns =
+                            duration(c, "executor.notify.timeout", 1 * s, 300 * s);
+                      }}});
+          }}});
+  }
+
+  void correlation(const YAML::Node& n, CorrelationSettings& c) {
+    const uint64_t s = 1000000000ull, hour = 3600 * s;
+    mapping(n, "correlation",
+            {{"window",
+              [&](const YAML::Node& v) {
+                c.window_ns = duration(v, "correlation.window", 1 * s, 24 * hour);
+              }},
+             {"quiet",
+              [&](const YAML::Node& v) {
+                c.quiet_ns = duration(v, "correlation.quiet", 1 * s, 24 * hour);
+              }},
+             {"reorder", [&](const YAML::Node& v) {
+                c.reorder_ns = duration(v, "correlation.reorder", 0, 60 * s);
+              }}});
+  }
+
+  void control(const YAML::Node& n, ControlSettings& c) {
+    mapping(n, "control",
+            {{"socket",
+              [&](const YAML::Node& v) {
+                c.socket = scalar(v, "control.socket");
+                if (c.socket.empty() || c.socket[0] != '/' || c.socket.size() > 100)
+                  fail(v, "control.socket: expected an absolute path of at most 100 characters");
+              }},
+             {"group", [&](const YAML::Node& v) { c.group = scalar(v, "control.group"); }}});
+  }
+
+  void slos(const YAML::Node& n, std::vector<SloObjective>& out) {
+    if (!n.IsSequence())
+      fail(n, "slo: expected a list of {unit, objective, window}");
+    const uint64_t day = 86400000000000ull;
+    for (const auto& e : n) {
+      SloObjective o;
+      bool has_unit = false, has_objective = false;
+      mapping(e, "slo[]",
+              {{"unit",
+                [&](const YAML::Node& v) {
+                  o.unit = scalar(v, "slo.unit");
+                  has_unit = true;
+                }},
+               {"objective",
+                [&](const YAML::Node& v) {
+                  const double pct = percent(v, "slo.objective");
+                  if (pct < 50 || pct >= 100)
+                    fail(v, "slo.objective: " + v.Scalar() + " is out of range [50%, 100%)");
+                  o.objective = pct / 100.0;
+                  has_objective = true;
+                }},
+               {"window", [&](const YAML::Node& v) {
+                  o.window_ns = duration(v, "slo.window", 3600000000000ull, 365 * day);
+                }}});
+      if (!has_unit || !has_objective)
+        fail(e, "slo: each entry needs unit and objective");
+      for (const auto& other : out)
+        if (other.unit == o.unit)
+          fail(e, "slo: " + o.unit + " has two objectives");
+      out.push_back(o);
+    }
+  }
+
   AgentConfig load(const std::string& text) {
     YAML::Node root;
     try {
@@ -244,7 +352,18 @@ class Loader {
     AgentConfig c;
     if (!root || root.IsNull())
       return c;
-    mapping(root, "", {{"sensors", [&](const YAML::Node& v) { sensors(v, c); }}});
+    mapping(root, "",
+            {{"sensors", [&](const YAML::Node& v) { sensors(v, c); }},
+             {"state_dir",
+              [&](const YAML::Node& v) {
+                c.state_dir = scalar(v, "state_dir");
+                if (c.state_dir.empty() || c.state_dir[0] != '/')
+                  fail(v, "state_dir: expected an absolute path");
+              }},
+             {"control", [&](const YAML::Node& v) { control(v, c.control); }},
+             {"executor", [&](const YAML::Node& v) { executor(v, c.executor); }},
+             {"correlation", [&](const YAML::Node& v) { correlation(v, c.correlation); }},
+             {"slo", [&](const YAML::Node& v) { slos(v, c.slos); }}});
     return c;
   }
 

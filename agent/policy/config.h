@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "mend/agent_config.h"
 #include "mend/result.h"
 #include "mend/sensor_config.h"
 
@@ -12,6 +13,11 @@ namespace mend {
 struct AgentConfig {
   SensorConfig sensors;
   std::vector<std::string> enabled_sensors = {"oom", "io", "fs", "psi", "units"};
+  std::string state_dir = "/var/lib/mend";
+  ControlSettings control;
+  ExecutorSettings executor;
+  CorrelationSettings correlation;
+  std::vector<SloObjective> slos;
 };
 
 Result<AgentConfig> load_agent_config(const std::string& path);

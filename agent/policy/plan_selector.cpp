@@ -21,7 +21,7 @@ std::string entity(const Incident& inc, const char* key) {
 }  // namespace
 
 PlanChoice select_plan(const Incident& inc, const std::vector<CompiledPolicy>& policies,
-                       const std::string& slo_impact) {
+                       const std::string& slo_impact, const std::set<std::string>& exclude) {
   PlanChoice c;
   const auto& rc = inc.root_cause;
   if (rc.kind.empty() || rc.kind == "unknown") {
@@ -31,7 +31,7 @@ PlanChoice select_plan(const Incident& inc, const std::vector<CompiledPolicy>& p
   std::string why_not;
   for (const auto& p : policies) {
     const auto& m = p.ir.match;
-    if (m.root_cause != rc.kind)
+    if (m.root_cause != rc.kind || exclude.count(p.ir.name))
       continue;
     if (rc.confidence < m.min_confidence) {
       why_not = "policy " + p.ir.name + ": confidence " + std::to_string(rc.confidence) +

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,9 @@ struct PlanChoice {
 };
 
 // `slo_impact`: "high", "medium", "low" or "none" (policies may pick their mode by it).
+// `exclude`: policy names not to choose (already tried for this incident).
 PlanChoice select_plan(const Incident& inc, const std::vector<CompiledPolicy>& policies,
-                       const std::string& slo_impact = "none");
+                       const std::string& slo_impact = "none",
+                       const std::set<std::string>& exclude = {});
 
 }  // namespace mend

@@ -35,6 +35,30 @@ std::map<std::string, ParamValue> params_from_json(const nlohmann::json& j) {
 
 }  // namespace
 
+std::string_view to_string(RunState s) {
+  switch (s) {
+    case RunState::AwaitingApproval:
+      return "awaiting_approval";
+    case RunState::Verifying:
+      return "verifying";
+    case RunState::Done:
+      return "done";
+  }
+  return "";
+}
+
+std::string_view to_string(Mode m) {
+  switch (m) {
+    case Mode::Auto:
+      return "auto";
+    case Mode::Approve:
+      return "approve";
+    case Mode::Observe:
+      return "observe";
+  }
+  return "";
+}
+
 std::string_view to_string(Outcome o) {
   switch (o) {
     case Outcome::None:
@@ -85,30 +109,84 @@ void Executor::record(RecordKind k, int prio, const PlanRun& r, const std::strin
     records_(rec);
 }
 
-const PlanRun& Executor::submit(const Incident& inc_in, const PlanChoice& plan, uint64_t now) {
+void Executor::reconfigure(const ExecutorConfig& cfg) {
+  const std::string state_dir = cfg_.state_dir;
+  cfg_ = cfg;
+  cfg_.state_dir = state_dir;  // the journal stays where it is
+  guards_.reconfigure(cfg.guardrails);
+}
+
+size_t Executor::verifying() const {
+  size_t n = 0;
+  for (const auto& [id, r] : runs_)
+    n += r->state == RunState::Verifying;
+  return n;
+}
+
+std::vector<const PlanRun*> Executor::runs() const {
+  std::vector<const PlanRun*> out;
+  for (const auto& r : retired_)
+    out.push_back(r.get());
+  for (const auto& id : order_)
+    out.push_back(runs_.at(id).get());
+  return out;
+}
+
+PlanRun& Executor::start_run(const Incident& inc, const PlanChoice& plan, uint64_t now) {
+  (void)now;
   auto run = std::make_unique<PlanRun>();
   PlanRun& r = *run;
   r.id = "run-" + std::to_string(next_run_++);
-  r.incident = inc_in;
-  Incident& inc = r.incident;
+  r.incident = inc;
   if (plan.policy) {
     r.policy_copy = *plan.policy;
     r.policy = &r.policy_copy;
   }
   r.target = plan.target_unit;
   r.mode = plan.mode;
-  runs_[inc.id] = std::move(run);
+  auto& slot = runs_[inc.id];
+  if (slot) {
+    // The run it replaces stays readable (explain, the caller's reference): retired, bounded.
+    retired_.push_back(std::move(slot));
+    while (retired_.size() > 64)
+      retired_.pop_front();
+  } else {
+    order_.push_back(inc.id);
+    while (order_.size() > 1024) {
+      runs_.erase(order_.front());
+      order_.erase(order_.begin());
+    }
+  }
+  slot = std::move(run);
+  return r;
+}
+
+const PlanRun& Executor::submit(const Incident& inc_in, const PlanChoice& plan, uint64_t now) {
+  PlanRun& r = start_run(inc_in, plan, now);
   if (!r.policy) {
     r.outcome = Outcome::Refused;
     r.reason = plan.reason;
     return r;
   }
+  submit_prepared(r, now);
+  return r;
+}
+
+void Executor::submit_prepared(PlanRun& r, uint64_t now) {
+  Incident& inc = r.incident;
   inc.plan = r.policy->ir.name;
   ActionContext ctx;
   ctx.units = &units_;
   ctx.incident = &inc;
   ctx.unit = r.target;
   ctx.procfs = cfg_.procfs;
+  ctx.sysfs = cfg_.sysfs;
+  if (r.mode == Mode::Approve && r.policy->ir.auto_after_successes > 0 &&
+      guards_.successes(r.policy->ir, r.target) >= r.policy->ir.auto_after_successes) {
+    // Trust earned: this policy has been verified on this target often enough.
+    r.mode = Mode::Auto;
+    r.promoted = true;
+  }
   for (const auto& a : r.policy->actions) {
     r.actions.push_back(ActionRegistry::instance().create(a.name, Params(a.params), ctx));
     r.steps.push_back({a.name, r.actions.back()->describe(), ""});
@@ -131,7 +209,7 @@ const PlanRun& Executor::submit(const Incident& inc_in, const PlanChoice& plan, 
         r,
         r.mode == Mode::Observe || cfg_.guardrails.dry_run ? Outcome::Observed : Outcome::Refused,
         adm.reason, now);
-    return r;
+    return;
   }
   if (r.mode == Mode::Approve) {
     r.state = RunState::AwaitingApproval;
@@ -142,10 +220,12 @@ const PlanRun& Executor::submit(const Incident& inc_in, const PlanChoice& plan, 
       plan_text += (plan_text.empty() ? "" : "; ") + s.description;
     record(RecordKind::ActionStarted, 5, r,
            "Awaiting approval (mendctl approve " + inc.id + "): " + plan_text, "", "pending");
-    return r;
+    return;
   }
+  if (r.promoted)
+    SPDLOG_INFO("Policy {} on {}: approval not needed after {} verified runs", r.policy->ir.name,
+                r.target, guards_.successes(r.policy->ir, r.target));
   apply(r, now);
-  return r;
 }
 
 Status Executor::approve(const std::string& id, uint64_t now) {
@@ -189,8 +269,7 @@ void Executor::apply(PlanRun& r, uint64_t now) {
       step.result = "precondition failed: " + st.error().message;
       record(RecordKind::ActionFinished, 4, r, step.action + ": " + step.result, step.action,
              "precondition_failed");
-      rollback(r, now);
-      escalate(r, step.action + ": " + st.error().message, now);
+      fail(r, step.action + ": " + st.error().message, now);
       return;
     }
     step.description = a.describe();
@@ -214,8 +293,7 @@ void Executor::apply(PlanRun& r, uint64_t now) {
       step.result = "failed: " + st.error().message;
       record(RecordKind::ActionFinished, 4, r, step.action + " failed: " + st.error().message,
              step.action, "failed");
-      rollback(r, now);
-      escalate(r, step.action + " failed: " + st.error().message, now);
+      fail(r, step.action + " failed: " + st.error().message, now);
       return;
     }
     step.result = "applied";
@@ -248,6 +326,7 @@ void Executor::tick(uint64_t now) {
                "Recovery verified: " + r.incident.root_cause.summary + " fixed by policy " +
                    r.policy->ir.name,
                "", "verified");
+        guards_.succeeded(r.policy->ir, r.target);
         finish(r, Outcome::Verified, "verified", now);
         r.incident.state = IncidentState::Resolved;
       }
@@ -257,8 +336,50 @@ void Executor::tick(uint64_t now) {
     if (now >= r.deadline_ns) {
       const std::string reason =
           "verification failed within the deadline: " + (ok.ok() ? why : ok.error().message);
+      fail(r, reason, now);
+    }
+  }
+}
+
+void Executor::fail(PlanRun& r, const std::string& reason, uint64_t now) {
+  rollback(r, now);
+  if (r.policy && r.policy->ir.on_failure == OnFailure::RollbackThenNext && next_plan_) {
+    std::set<std::string> tried = r.tried_policies;
+    tried.insert(r.policy->ir.name);
+    PlanChoice next = next_plan_(r.incident, tried);
+    if (next.policy && !tried.count(next.policy->ir.name)) {
+      record(RecordKind::RolledBack, 4, r,
+             "Plan " + r.policy->ir.name + " failed (" + reason + "); trying policy " +
+                 next.policy->ir.name,
+             "", "next_plan");
+      std::vector<StepLog> earlier = r.earlier_steps;
+      for (const auto& s : r.steps)
+        earlier.push_back({r.policy->ir.name + "/" + s.action, s.description, s.result});
+      finish(r, Outcome::RolledBack, reason, now);
+      Incident inc = r.incident;
+      inc.state = IncidentState::Open;
+      // Built like submit(), with the history carried over; `r` stays valid (retired).
+      PlanRun& n = start_run(inc, next, now);
+      n.tried_policies = tried;
+      n.earlier_steps = std::move(earlier);
+      submit_prepared(n, now);
+      if (n.state == RunState::Done && n.outcome != Outcome::Escalated &&
+          n.outcome != Outcome::Verified)
+        escalate(n, "the next plan " + next.policy->ir.name + " could not run: " + n.reason, now);
+      return;
+    }
+  }
+  escalate(r, reason, now);
+}
+
+void Executor::shutdown(uint64_t now) {
+  for (auto& [id, rp] : runs_) {
+    PlanRun& r = *rp;
+    if (r.state == RunState::Verifying) {
       rollback(r, now);
-      escalate(r, reason, now);
+      escalate(r, "mendd is stopping before the fix was verified; rolled back", now);
+    } else if (r.state == RunState::AwaitingApproval) {
+      escalate(r, "mendd is stopping; the plan was never approved", now);
     }
   }
 }
@@ -287,9 +408,12 @@ void Executor::rollback(PlanRun& r, uint64_t now) {
 void Executor::escalate(PlanRun& r, const std::string& reason, uint64_t now) {
   Incident& inc = r.incident;
   std::string tried;
-  for (const auto& s : r.steps)
+  for (const auto& s : r.earlier_steps)
     tried += "\n  - " + s.action + ": " + s.description + " -> " +
              (s.result.empty() ? "not run" : s.result);
+  for (const auto& s : r.steps)
+    tried += "\n  - " + (r.earlier_steps.empty() ? "" : r.policy->ir.name + "/") + s.action + ": " +
+             s.description + " -> " + (s.result.empty() ? "not run" : s.result);
   const std::string msg = "Escalated incident " + inc.id + ": " + inc.root_cause.summary + " [" +
                           inc.root_cause.kind + "]. " + reason +
                           ". Tried:" + (tried.empty() ? " nothing" : tried) +

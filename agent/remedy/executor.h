@@ -6,9 +6,11 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,7 +29,12 @@ struct ExecutorConfig {
   std::vector<std::string> notify_command;         // argv, no shell; incident JSON on stdin
   uint64_t notify_timeout_ns = 10000000000ull;
   std::string procfs = "/proc";
+  std::string sysfs = "/sys";
 };
+
+// on_failure: rollback_then_next asks for the next plan for the incident, skipping the
+// policies already tried (the agent answers with select_plan over its policy set).
+using NextPlan = std::function<PlanChoice(const Incident&, const std::set<std::string>& tried)>;
 
 // Whether the policy's verify block holds for the target right now (unit active and not
 // restarting, no OOM kill since `since_ns`, usage under X%, ...). `why` says what does not.
@@ -41,6 +48,8 @@ class RecoveryProbe {
 enum class RunState { AwaitingApproval, Verifying, Done };
 enum class Outcome { None, Verified, RolledBack, Escalated, Observed, Refused };
 std::string_view to_string(Outcome o);
+std::string_view to_string(RunState s);
+std::string_view to_string(Mode m);
 
 struct StepLog {
   std::string action;
@@ -61,7 +70,11 @@ struct PlanRun {
   std::vector<StepLog> steps;
   std::vector<std::unique_ptr<Action>> actions;
   std::vector<bool> applied;
-  bool started = false;  // admitted and begun: holds a concurrency slot and a journal entry
+  bool started = false;   // admitted and begun: holds a concurrency slot and a journal entry
+  bool promoted = false;  // approve mode skipped after auto_after_successes verified runs
+  // Plans tried before this one for the same incident (rollback_then_next), with their steps.
+  std::set<std::string> tried_policies;
+  std::vector<StepLog> earlier_steps;
   uint64_t applied_ns = 0, stable_since_ns = 0, deadline_ns = 0, approval_deadline_ns = 0;
 };
 
@@ -79,12 +92,27 @@ class Executor {
   Status recover(uint64_t now);
   const PlanRun* find(const std::string& incident_id) const;
   Guardrails& guardrails() { return guards_; }
+  // New limits and hooks from a reloaded mend.yaml; running plans keep going.
+  void reconfigure(const ExecutorConfig& cfg);
+  void set_next_plan(NextPlan f) { next_plan_ = std::move(f); }
+  // Plans that are still verifying (a clean shutdown waits for these, up to a grace period).
+  size_t verifying() const;
+  // mendd is stopping: every plan still verifying is rolled back and escalated; every plan
+  // awaiting approval is escalated. Nothing is left half-done for the next start.
+  void shutdown(uint64_t now);
+  // The current run of every incident the executor has seen, newest last, and the runs a
+  // rollback_then_next replaced (bounded).
+  std::vector<const PlanRun*> runs() const;
 
  private:
   void apply(PlanRun& r, uint64_t now);
   void finish(PlanRun& r, Outcome o, const std::string& reason, uint64_t now);
   void rollback(PlanRun& r, uint64_t now);
   void escalate(PlanRun& r, const std::string& reason, uint64_t now);
+  // A step or the verification failed: roll back, then the next plan or escalate.
+  void fail(PlanRun& r, const std::string& reason, uint64_t now);
+  PlanRun& start_run(const Incident& inc, const PlanChoice& plan, uint64_t now);
+  void submit_prepared(PlanRun& r, uint64_t now);
   void record(RecordKind k, int prio, const PlanRun& r, const std::string& msg,
               const std::string& action = "", const std::string& result = "");
   void notify(const PlanRun& r);
@@ -96,6 +124,9 @@ class Executor {
   Guardrails guards_;
   IntentJournal journal_;
   std::map<std::string, std::unique_ptr<PlanRun>> runs_;  // by incident id
+  std::vector<std::string> order_;                        // incident ids, first seen first
+  std::deque<std::unique_ptr<PlanRun>> retired_;          // replaced by a next plan
+  NextPlan next_plan_;
   uint64_t next_run_ = 1;
 };
 

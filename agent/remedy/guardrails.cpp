@@ -1,12 +1,126 @@
 #include "guardrails.h"
 
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <spdlog/spdlog.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 namespace mend {
 
 namespace {
 constexpr uint64_t kHour = 3600000000000ull;
+constexpr uint64_t kMaxHistory = 31 * 24 * kHour;  // longer than any policy's `per`
+
+// Monotonic time (what the executor passes in) to wall-clock time (what survives a reboot).
+int64_t wall_offset_ns() {
+  timespec m{}, r{};
+  clock_gettime(CLOCK_MONOTONIC, &m);
+  clock_gettime(CLOCK_REALTIME, &r);
+  return (static_cast<int64_t>(r.tv_sec) - m.tv_sec) * 1000000000ll + (r.tv_nsec - m.tv_nsec);
+}
+
+std::string key(const PolicyIR& p, const std::string& target) {
+  return p.name + "|" + target;
+}
+
+}  // namespace
+
+Guardrails::Guardrails(GuardrailConfig cfg) : cfg_(std::move(cfg)), offset_ns_(wall_offset_ns()) {}
+
+uint64_t Guardrails::age(int64_t wall, uint64_t now) const {
+  const int64_t a = static_cast<int64_t>(now) + offset_ns_ - wall;
+  return a > 0 ? static_cast<uint64_t>(a) : 0;  // the clock was set back: count it as recent
+}
+
+Status Guardrails::load(uint64_t now) {
+  if (cfg_.state_file.empty())
+    return {};
+  std::ifstream f(cfg_.state_file);
+  if (!f)
+    return errno == ENOENT ? Status{}
+                           : Error::from_errno("Failed to read " + cfg_.state_file, errno);
+  try {
+    auto j = nlohmann::json::parse(f);
+    paused_ = j.value("paused", false);
+    node_runs_.clear();
+    for (const auto& t : j.at("node_runs"))
+      if (age(t.get<int64_t>(), now) < kHour)
+        node_runs_.push_back(t.get<int64_t>());
+    policy_runs_.clear();
+    for (auto it = j.at("policy_runs").begin(); it != j.at("policy_runs").end(); ++it)
+      for (const auto& t : *it)
+        if (age(t.get<int64_t>(), now) < kMaxHistory)
+          policy_runs_[it.key()].push_back(t.get<int64_t>());
+    successes_ = j.at("successes").get<std::map<std::string, uint32_t>>();
+  } catch (const std::exception& e) {
+    node_runs_.clear();
+    policy_runs_.clear();
+    successes_.clear();
+    return Error{cfg_.state_file + ": damaged guardrail history (" + e.what() + ")", EINVAL};
+  }
+  return {};
+}
+
+void Guardrails::save() const {
+  if (cfg_.state_file.empty())
+    return;
+  nlohmann::json j;
+  j["version"] = 1;
+  j["paused"] = paused_;
+  j["node_runs"] = nlohmann::json::array();
+  for (auto t : node_runs_)
+    j["node_runs"].push_back(t);
+  j["policy_runs"] = nlohmann::json::object();
+  for (const auto& [k, runs] : policy_runs_) {
+    auto& a = j["policy_runs"][k] = nlohmann::json::array();
+    for (auto t : runs)
+      a.push_back(t);
+  }
+  j["successes"] = successes_;
+  // Written whole to a temporary file, synced, then renamed over the old one.
+  const std::string tmp = cfg_.state_file + ".tmp";
+  const std::string body = j.dump() + "\n";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && write(fd, body.data(), body.size()) == static_cast<ssize_t>(body.size()) &&
+            fsync(fd) == 0;
+  if (fd >= 0)
+    close(fd);
+  ok = ok && rename(tmp.c_str(), cfg_.state_file.c_str()) == 0;
+  if (!ok)
+    SPDLOG_WARN("Failed to save the guardrail history to {}: {}", cfg_.state_file,
+                std::strerror(errno));
+}
+
+void Guardrails::reconfigure(GuardrailConfig cfg) {
+  cfg.state_file = cfg_.state_file;  // the history stays where it is
+  cfg_ = std::move(cfg);
+}
+
+void Guardrails::set_paused(bool p) {
+  paused_ = p;
+  save();
+}
+
+void Guardrails::succeeded(const PolicyIR& policy, const std::string& target) {
+  ++successes_[key(policy, target)];
+  save();
+}
+
+uint32_t Guardrails::successes(const PolicyIR& policy, const std::string& target) const {
+  auto it = successes_.find(key(policy, target));
+  return it == successes_.end() ? 0 : it->second;
+}
+
+uint32_t Guardrails::runs_last_hour(uint64_t now) const {
+  uint32_t n = 0;
+  for (auto t : node_runs_)
+    n += age(t, now) < kHour;
+  return n;
 }
 
 bool Guardrails::paused() const {
@@ -32,22 +146,20 @@ Admission Guardrails::admit(const PolicyIR& policy, const std::string& target, M
     return {false, target + " is a protected unit: never acted on"};
   if (running_ >= cfg_.node_max_concurrent)
     return {false, "node budget: " + std::to_string(running_) + " plan(s) already running"};
-  uint32_t last_hour = 0;
-  for (auto t : node_runs_)
-    last_hour += now - t < kHour;
+  const uint32_t last_hour = runs_last_hour(now);
   if (last_hour >= cfg_.node_max_per_hour)
     return {false, "node budget: " + std::to_string(last_hour) + " plans in the last hour"};
-  auto it = policy_runs_.find(policy.name + "|" + target);
+  auto it = policy_runs_.find(key(policy, target));
   if (it != policy_runs_.end() && !it->second.empty()) {
-    const uint64_t last = it->second.back();
-    if (now - last < policy.guards.cooldown_ns)
+    const uint64_t since = age(it->second.back(), now);
+    if (since < policy.guards.cooldown_ns)
       return {false, "cooldown: policy " + policy.name + " ran on " +
                          (target.empty() ? "this target" : target) + " " +
-                         std::to_string((now - last) / 1000000000ull) + " s ago (cooldown " +
+                         std::to_string(since / 1000000000ull) + " s ago (cooldown " +
                          std::to_string(policy.guards.cooldown_ns / 1000000000ull) + " s)"};
     uint32_t in_window = 0;
     for (auto t : it->second)
-      in_window += now - t < policy.guards.per_ns;
+      in_window += age(t, now) < policy.guards.per_ns;
     if (in_window >= policy.guards.max_runs)
       return {false, "budget: policy " + policy.name + " ran " + std::to_string(in_window) +
                          " time(s) in its window (max_runs " +
@@ -58,13 +170,18 @@ Admission Guardrails::admit(const PolicyIR& policy, const std::string& target, M
 
 void Guardrails::started(const PolicyIR& policy, const std::string& target, uint64_t now) {
   ++running_;
-  node_runs_.push_back(now);
-  while (!node_runs_.empty() && now - node_runs_.front() >= kHour)
+  const int64_t wall = static_cast<int64_t>(now) + offset_ns_;
+  node_runs_.push_back(wall);
+  while (!node_runs_.empty() && age(node_runs_.front(), now) >= kHour)
     node_runs_.pop_front();
-  auto& runs = policy_runs_[policy.name + "|" + target];
-  runs.push_back(now);
+  for (auto it = policy_runs_.begin(); it != policy_runs_.end();)
+    it = !it->second.empty() && age(it->second.back(), now) >= kMaxHistory ? policy_runs_.erase(it)
+                                                                           : std::next(it);
+  auto& runs = policy_runs_[key(policy, target)];
+  runs.push_back(wall);
   while (runs.size() > 1000)
     runs.pop_front();
+  save();
 }
 
 void Guardrails::finished() {

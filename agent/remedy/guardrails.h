@@ -1,7 +1,8 @@
 // The executor's guardrails, enforced for every plan whatever its actions: dry-run, observe
 // mode, a global pause (mendctl pause, or a file), protected units, per-policy cooldown and run
-// budget per target, and a node-wide budget (per hour and at once). Pure: time is passed in;
-// the pause file is the only thing it reads.
+// budget per target, and a node-wide budget (per hour and at once). Time is passed in. The
+// history (run times, verified successes, the pause set by mendctl) is kept in a state file
+// when one is given, so a restart of mendd does not reset a cooldown or a budget.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "mend/policy.h"
+#include "mend/result.h"
 
 namespace mend {
 
@@ -23,6 +25,7 @@ struct GuardrailConfig {
       "init.scope",        "*.slice",      "dbus.service", "dbus-broker.service",
       "systemd-*.service", "mend.service", "ssh.service",  "sshd.service"};
   std::string pause_file = "/etc/mend/pause";  // exists: every action is held
+  std::string state_file;                      // empty: history kept in memory only
 };
 
 struct Admission {
@@ -32,23 +35,43 @@ struct Admission {
 
 class Guardrails {
  public:
-  explicit Guardrails(GuardrailConfig cfg) : cfg_(std::move(cfg)) {}
+  explicit Guardrails(GuardrailConfig cfg);
+  // Reads the history from the state file (missing: a fresh start). A damaged file is an error
+  // and the history starts empty: budgets then count from now.
+  Status load(uint64_t now_ns);
+  // New limits (a reload of mend.yaml); the history stays.
+  void reconfigure(GuardrailConfig cfg);
+  const GuardrailConfig& config() const { return cfg_; }
 
   // Whether a run of `policy` on `target` may start now. No side effects.
   Admission admit(const PolicyIR& policy, const std::string& target, Mode mode,
                   uint64_t now_ns) const;
   void started(const PolicyIR& policy, const std::string& target, uint64_t now_ns);
   void finished();
-  void set_paused(bool p) { paused_ = p; }
+  // A run of `policy` on `target` was verified (auto_after_successes counts these).
+  void succeeded(const PolicyIR& policy, const std::string& target);
+  uint32_t successes(const PolicyIR& policy, const std::string& target) const;
+  void set_paused(bool p);
   bool paused() const;
+  bool paused_by_command() const { return paused_; }
+  uint32_t running() const { return running_; }
+  uint32_t runs_last_hour(uint64_t now_ns) const;
   bool is_protected(const std::string& unit) const;
 
  private:
+  void save() const;
+
   GuardrailConfig cfg_;
   bool paused_ = false;
+  std::map<std::string, uint32_t> successes_;  // "policy|target" -> verified runs
   uint32_t running_ = 0;
-  std::deque<uint64_t> node_runs_;                           // start times, last hour
-  std::map<std::string, std::deque<uint64_t>> policy_runs_;  // "policy|target" -> start times
+  uint64_t age(int64_t wall, uint64_t now_ns) const;
+
+  // Start times in wall-clock ns (CLOCK_REALTIME), so the history means the same after a
+  // reboot; converted from the monotonic time passed in with one offset taken at construction.
+  int64_t offset_ns_ = 0;
+  std::deque<int64_t> node_runs_;                           // last hour
+  std::map<std::string, std::deque<int64_t>> policy_runs_;  // "policy|target" -> start times
 };
 
 }  // namespace mend

@@ -312,4 +312,17 @@ Result<Event> event_from_json_line(const std::string& line) {
   return event_from_json(j);
 }
 
+nlohmann::json stats_json(const std::vector<SensorStats>& stats) {
+  nlohmann::json sensors = nlohmann::json::array();
+  for (const auto& s : stats)
+    sensors.push_back({{"sensor", s.name},
+                       {"enabled", s.enabled},
+                       {"disabled_reason", s.disabled_reason},
+                       {"events", s.events},
+                       {"kernel_drops", s.kernel_drops},
+                       {"map_full", s.map_full},
+                       {"decode_errors", s.decode_errors}});
+  return sensors;
+}
+
 }  // namespace mend

@@ -6,6 +6,7 @@
 
 #include "mend/event.h"
 #include "mend/result.h"
+#include "sensor.h"
 
 namespace mend {
 
@@ -16,5 +17,8 @@ std::string to_json_line(const Event& e);  // compact, no trailing newline
 // the field. Unknown fields are accepted (newer producers may add them).
 Result<Event> event_from_json(const nlohmann::json& j);
 Result<Event> event_from_json_line(const std::string& line);
+
+// Per-sensor health and counters (mendd --trace's summary, mendctl status).
+nlohmann::json stats_json(const std::vector<SensorStats>& stats);
 
 }  // namespace mend

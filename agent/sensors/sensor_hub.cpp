@@ -10,6 +10,10 @@
 
 namespace mend {
 
+namespace {
+constexpr uint64_t kWatchedBase = uint64_t{1} << 32;  // epoll keys of watched descriptors
+}
+
 SensorHub::~SensorHub() {
   sensors_.clear();
   if (epfd_ >= 0)
@@ -77,6 +81,16 @@ Status SensorHub::start() {
   return {};
 }
 
+Status SensorHub::watch(int fd, std::function<void()> on_ready) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kWatchedBase + watched_.size();
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0)
+    return Error::from_errno("Failed to watch descriptor " + std::to_string(fd), errno);
+  watched_.push_back(std::move(on_ready));
+  return {};
+}
+
 Status SensorHub::run(const std::atomic<bool>& stop, const EventSink& out,
                       const std::function<void()>& on_tick) {
   // Every event is shown to every sensor before it leaves (see Sensor::observe).
@@ -109,6 +123,9 @@ Status SensorHub::run(const std::atomic<bool>& stop, const EventSink& out,
           s->tick(now, sink);
         if (on_tick)
           on_tick();
+      } else if (evs[i].data.u64 >= kWatchedBase &&
+                 evs[i].data.u64 - kWatchedBase < watched_.size()) {
+        watched_[evs[i].data.u64 - kWatchedBase]();
       } else if (evs[i].data.u64 < sensors_.size()) {
         sensors_[evs[i].data.u64]->drain(sink);
       }

@@ -25,12 +25,16 @@ class SensorHub {
   Status run(const std::atomic<bool>& stop, const EventSink& sink,
              const std::function<void()>& on_tick = {});
   std::vector<SensorStats> stats() const;
+  // Another descriptor served from the same loop (the control socket): `on_ready` runs when
+  // it is readable. Call after start().
+  Status watch(int fd, std::function<void()> on_ready);
 
  private:
   SensorContext ctx_;
   std::vector<std::string> names_;
   std::vector<std::unique_ptr<Sensor>> sensors_;
   std::vector<SensorStats> disabled_;
+  std::vector<std::function<void()>> watched_;
   int epfd_ = -1;
   int timerfd_ = -1;
 };

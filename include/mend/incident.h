@@ -66,7 +66,8 @@ struct Incident {
   uint64_t closed_ns = 0;
   uint64_t remediation_start_ns = 0;
   uint64_t recovered_ns = 0;
-  std::string plan;  // the chosen plan, once policy selection exists
+  std::string plan;                 // the chosen plan, once policy selection exists
+  std::string slo_impact = "none";  // high, medium, low, none (agent/policy/slo.h), at plan time
 
   int64_t mttr_ms() const {
     return recovered_ns && first_fault_ns

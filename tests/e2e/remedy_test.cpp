@@ -10,78 +10,15 @@
 #include <sstream>
 #include <thread>
 
-#include "fixtures.h"
-#include "systemd_fixture.h"
-#include "trace_runner.h"
+#include "scenario.h"
 
 using namespace mend::test;
 using namespace std::chrono_literals;
 
-namespace {
-
-// journald records of one unit with one MESSAGE_ID.
-std::vector<nlohmann::json> records(const std::string& unit, const std::string& message_id) {
-  auto r = run({"journalctl", "-o", "json", "--no-pager", "OBJECT_SYSTEMD_UNIT=" + unit,
-                "MESSAGE_ID=" + message_id});
-  std::vector<nlohmann::json> out;
-  std::istringstream in(r.out);
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded())
-      out.push_back(j);
-  }
-  return out;
-}
-
-bool wait_until(const std::function<bool()>& f, std::chrono::seconds limit) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f())
-      return true;
-    std::this_thread::sleep_for(200ms);
-  }
-  return f();
-}
-
-constexpr const char* kVerified = "b4ddfefef4364a55ae919fd52183aa01";
-constexpr const char* kEscalated = "5fb1f1d3f46548ae889377939428dfb2";
-constexpr const char* kRolledBack = "7ea0ae3874d44a649df7160679c818f7";
-
-struct OomScenario {
-  TempDir dir;
-  UserManager m;
-  std::string unit = unique_name("hog") + ".service";
-  std::string policies, state;
-
-  explicit OomScenario(const std::string& ceiling, const std::string& deadline) {
-    policies = dir.path() + "/policies.d";
-    state = dir.path() + "/state";
-    std::filesystem::create_directories(policies);
-    std::ofstream(policies + "/mem.yaml")
-        << "policies:\n  - name: mem-raise\n    match: {root_cause: memory_limit}\n"
-           "    mode: auto\n    actions:\n"
-           "      - raise_memory_limit: {step: 100%, ceiling: "
-        << ceiling
-        << "}\n      - restart_unit: {timeout: 20s}\n"
-           "    verify: {deadline: "
-        << deadline << ", stable_for: 4s, no_new_oom: true}\n";
-    chmod((policies + "/mem.yaml").c_str(), 0644);
-    // 80 MB resident, then idle: dies under 50M, lives under 100M.
-    m.add_unit(unit,
-               "[Unit]\nStartLimitBurst=1000\n[Service]\n"
-               "ExecStart=/usr/bin/python3 -c \"import time; x = b'a' * (80 << 20); "
-               "time.sleep(1000)\"\nMemoryMax=50M\nMemorySwapMax=0\nRestart=on-failure\n"
-               "RestartSec=500ms\n");
-  }
-  uint64_t memory_max() { return std::stoull(m.show(unit, "MemoryMax")); }
-};
-
-}  // namespace
-
 TEST(Scenario, OomLoopingUnitGetsItsLimitRaisedAndIsVerified) {
   MEND_REQUIRE_ROOT();
   OomScenario s("200M", "40s");
-  TraceRunner agent({"--bus", "user", "--policies", s.policies, "--state-dir", s.state}, false);
+  TraceRunner agent(s.args(), false);
   ASSERT_TRUE(agent.wait_ready()) << agent.err();
   ASSERT_EQ(s.m.systemctl({"start", "--no-block", s.unit}).status, 0);
   ASSERT_TRUE(wait_until([&] { return !records(s.unit, kVerified).empty(); }, 60s)) << agent.err();
@@ -102,7 +39,7 @@ TEST(Scenario, OomLoopingUnitGetsItsLimitRaisedAndIsVerified) {
 TEST(Scenario, CeilingTooLowIsRolledBackExactlyAndEscalated) {
   MEND_REQUIRE_ROOT();
   OomScenario s("60M", "10s");
-  TraceRunner agent({"--bus", "user", "--policies", s.policies, "--state-dir", s.state}, false);
+  TraceRunner agent(s.args(), false);
   ASSERT_TRUE(agent.wait_ready()) << agent.err();
   const uint64_t before = s.memory_max();
   ASSERT_EQ(s.m.systemctl({"start", "--no-block", s.unit}).status, 0);
@@ -130,7 +67,7 @@ TEST(Scenario, MenddKilledMidPlanRollsBackFromTheIntentJournal) {
          "    verify: {deadline: 2m, stable_for: 90s, no_new_oom: true}\n";
   const uint64_t before = s.memory_max();
   {
-    TraceRunner agent({"--bus", "user", "--policies", s.policies, "--state-dir", s.state}, false);
+    TraceRunner agent(s.args(), false);
     ASSERT_TRUE(agent.wait_ready()) << agent.err();
     ASSERT_EQ(s.m.systemctl({"start", "--no-block", s.unit}).status, 0);
     ASSERT_TRUE(wait_until([&] { return s.memory_max() == 100u << 20; }, 30s)) << agent.err();
@@ -141,7 +78,7 @@ TEST(Scenario, MenddKilledMidPlanRollsBackFromTheIntentJournal) {
   // The unit keeps its raised limit while no mendd runs: the journal is the only memory.
   EXPECT_EQ(s.memory_max(), 100u << 20);
   ASSERT_EQ(s.m.systemctl({"stop", s.unit}).status, 0);  // no new incident during recovery
-  TraceRunner again({"--bus", "user", "--policies", s.policies, "--state-dir", s.state}, false);
+  TraceRunner again(s.args(), false);
   ASSERT_TRUE(again.wait_ready()) << again.err();
   ASSERT_TRUE(wait_until(
       [&] {
@@ -166,7 +103,7 @@ TEST(Scenario, MenddKilledMidPlanRollsBackFromTheIntentJournal) {
 TEST(Scenario, ReloadWithABrokenPolicyKeepsThePreviousOne) {
   MEND_REQUIRE_ROOT();
   OomScenario s("200M", "40s");
-  TraceRunner agent({"--bus", "user", "--policies", s.policies, "--state-dir", s.state}, false);
+  TraceRunner agent(s.args(), false);
   ASSERT_TRUE(agent.wait_ready()) << agent.err();
   std::ofstream(s.policies + "/zz-broken.yaml")
       << "policies:\n  - name: broken\n    match: {root_cause: memory_limit}\n"

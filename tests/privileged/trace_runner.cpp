@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "fixtures.h"
@@ -13,10 +14,19 @@ namespace mend::test {
 
 TraceRunner::TraceRunner(std::vector<std::string> args, bool trace)
     : ready_marker_(trace ? "mendd: tracing" : "mendd: running") {
+  auto has = [&](const char* flag) {
+    return std::find(args.begin(), args.end(), flag) != args.end();
+  };
+  // No host configuration, and never the host's control socket.
+  if (!has("--config"))
+    args.insert(args.begin(), {"--config", "/dev/null"});
+  if (!trace && !has("--control-socket")) {
+    socket_ = "/tmp/" + unique_name("mend-ctl") + ".sock";
+    args.insert(args.begin(), {"--control-socket", socket_});
+  }
   if (trace)
-    args.insert(args.begin(), {MENDD_PATH, "--trace", "--config", "/dev/null"});
-  else
-    args.insert(args.begin(), {MENDD_PATH, "--config", "/dev/null"});
+    args.insert(args.begin(), "--trace");
+  args.insert(args.begin(), MENDD_PATH);
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
     throw std::runtime_error("pipe");
@@ -42,6 +52,8 @@ TraceRunner::TraceRunner(std::vector<std::string> args, bool trace)
 TraceRunner::~TraceRunner() {
   stop();
   forget_cleanup(cleanup_);
+  if (!socket_.empty())
+    unlink(socket_.c_str());  // left behind when mendd was killed -9
 }
 
 void TraceRunner::reader(int fd, bool is_stdout) {

@@ -38,11 +38,14 @@ class TraceRunner {
   // Call after stop(). Returns the entry of `sensor`, or null.
   nlohmann::json summary(const std::string& sensor);
   int exit_code() const { return exit_code_; }
+  // The control socket given to an agent-mode mendd when the test named none.
+  const std::string& socket() const { return socket_; }
 
  private:
   void reader(int fd, bool is_stdout);
   pid_t pid_ = -1;
   int exit_code_ = -1;
+  std::string socket_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Event> events_;

@@ -1,0 +1,230 @@
+#include "control.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+namespace mend {
+
+namespace {
+
+constexpr size_t kMaxRequest = 64 * 1024;
+constexpr size_t kMaxResponse = 64 * 1024 * 1024;
+
+void set_timeouts(int fd, int ms) {
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+bool write_all(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t w = send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return false;
+    off += static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// Reads until a newline or EOF, at most `max` bytes. False on timeout, error or overflow.
+bool read_line(int fd, std::string& out, size_t max) {
+  char buf[4096];
+  while (out.find('\n') == std::string::npos) {
+    ssize_t r = recv(fd, buf, sizeof buf, 0);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return false;
+    if (r == 0)
+      break;
+    out.append(buf, static_cast<size_t>(r));
+    if (out.size() > max)
+      return false;
+  }
+  if (auto nl = out.find('\n'); nl != std::string::npos)
+    out.resize(nl);
+  return !out.empty();
+}
+
+sockaddr_un address(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  return a;
+}
+
+}  // namespace
+
+nlohmann::json control_ok(nlohmann::json result) {
+  return {{"version", kControlVersion}, {"ok", true}, {"result", std::move(result)}};
+}
+
+nlohmann::json control_error(const std::string& code, const std::string& message) {
+  return {{"version", kControlVersion}, {"ok", false}, {"code", code}, {"error", message}};
+}
+
+ControlServer::~ControlServer() {
+  if (fd_ >= 0) {
+    close(fd_);
+    unlink(path_.c_str());
+  }
+}
+
+Status ControlServer::listen(const ControlSettings& s) {
+  path_ = s.socket;
+  if (path_.size() >= sizeof(sockaddr_un::sun_path))
+    return Error{"control socket path too long: " + path_, ENAMETOOLONG};
+  if (!s.group.empty()) {
+    group* g = getgrnam(s.group.c_str());
+    if (!g)
+      return Error{"control.group: no group named " + s.group, ENOENT};
+    group_ = g->gr_gid;
+    has_group_ = true;
+  }
+  const auto dir = std::filesystem::path(path_).parent_path();
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec)
+      return Error::from_errno("Failed to create " + dir.string(), ec.value());
+    chmod(dir.c_str(), 0755);
+  }
+  struct stat st {};
+  if (lstat(path_.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode))
+      return Error{path_ + " exists and is not a socket; refusing to replace it", EEXIST};
+    // Another mendd answering there? Then this one must not steal its socket.
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a = address(path_);
+    const bool live = probe >= 0 && connect(probe, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    if (probe >= 0)
+      close(probe);
+    if (live)
+      return Error{"another mendd is listening on " + path_, EADDRINUSE};
+    unlink(path_.c_str());
+  }
+  fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd_ < 0)
+    return Error::from_errno("socket", errno);
+  sockaddr_un a = address(path_);
+  // Created with no permissions for anyone else, then opened up to exactly 0660.
+  const mode_t old = umask(0177);
+  int r = bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  umask(old);
+  if (r != 0 || ::listen(fd_, 16) != 0) {
+    Error e = Error::from_errno("Failed to listen on " + path_, errno);
+    close(fd_);
+    fd_ = -1;
+    return e;
+  }
+  if (chown(path_.c_str(), 0, has_group_ ? group_ : 0) != 0 && geteuid() == 0)
+    SPDLOG_WARN("Failed to set the owner of {}: {}", path_, std::strerror(errno));
+  chmod(path_.c_str(), has_group_ ? 0660 : 0600);
+  return {};
+}
+
+bool ControlServer::authorized(int conn, Peer& peer, std::string& why) const {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    why = "cannot read the peer's credentials";
+    return false;
+  }
+  peer = {cred.pid, cred.uid, cred.gid};
+  // The same user as mendd (root in production; the test user in tests) may always talk.
+  if (cred.uid == 0 || cred.uid == geteuid())
+    return true;
+  if (has_group_) {
+    if (cred.gid == group_)
+      return true;
+    gid_t groups[256];
+    socklen_t glen = sizeof groups;
+    if (getsockopt(conn, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0)
+      for (size_t i = 0; i < glen / sizeof(gid_t); ++i)
+        if (groups[i] == group_)
+          return true;
+  }
+  why = "uid " + std::to_string(cred.uid) + " is not root" +
+        (has_group_ ? " nor in the control group" : "") + "";
+  return false;
+}
+
+void ControlServer::serve(const ControlHandler& h) {
+  for (;;) {
+    int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0)
+      return;  // EAGAIN: nothing more pending
+    set_timeouts(conn, 1000);
+    serve_one(conn, h);
+    close(conn);
+  }
+}
+
+void ControlServer::serve_one(int conn, const ControlHandler& h) {
+  Peer peer;
+  std::string why;
+  nlohmann::json resp;
+  std::string line;
+  if (!authorized(conn, peer, why)) {
+    SPDLOG_WARN("Control request refused: {}", why);
+    resp = control_error("permission_denied", why);
+  } else if (!read_line(conn, line, kMaxRequest)) {
+    resp = control_error("bad_request", "no request line (or over 64 KiB) within 1 s");
+  } else {
+    try {
+      auto req = nlohmann::json::parse(line);
+      const int v = req.value("version", 0);
+      if (v != kControlVersion) {
+        resp = control_error("version", "protocol version " + std::to_string(v) +
+                                            " not supported (this mendd speaks " +
+                                            std::to_string(kControlVersion) + ")");
+      } else {
+        const auto cmd = req.at("command").get<std::string>();
+        const auto args = req.value("args", nlohmann::json::object());
+        resp = h(cmd, args, peer);
+      }
+    } catch (const std::exception& e) {
+      resp = control_error("bad_request", std::string("malformed request: ") + e.what());
+    }
+  }
+  (void)write_all(conn, resp.dump() + "\n");
+}
+
+Result<nlohmann::json> control_request(const std::string& socket_path, const std::string& command,
+                                       const nlohmann::json& args) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return Error::from_errno("socket", errno);
+  sockaddr_un a = address(socket_path);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    Error e = Error::from_errno("Cannot reach mendd at " + socket_path, errno);
+    close(fd);
+    return e;
+  }
+  set_timeouts(fd, 30000);
+  nlohmann::json req = {{"version", kControlVersion}, {"command", command}, {"args", args}};
+  std::string line;
+  const bool ok = write_all(fd, req.dump() + "\n") && read_line(fd, line, kMaxResponse);
+  close(fd);
+  if (!ok)
+    return Error{"mendd did not answer on " + socket_path, EPROTO};
+  try {
+    return nlohmann::json::parse(line);
+  } catch (const std::exception& e) {
+    return Error{std::string("malformed answer from mendd: ") + e.what(), EPROTO};
+  }
+}
+
+}  // namespace mend
