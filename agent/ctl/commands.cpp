@@ -84,8 +84,9 @@ nlohmann::json incident_detail(const Incident& in, const PlanRun* run, uint64_t 
   return j;
 }
 
-nlohmann::json handle_command(AgentView& v, const std::string& cmd, const nlohmann::json& args,
+nlohmann::json handle_command(AgentView& v, const std::string& cmd, const nlohmann::json& args_in,
                               const Peer& peer, uint64_t now) {
+  const nlohmann::json args = args_in.is_object() ? args_in : nlohmann::json::object();
   auto id_arg = [&]() -> std::string {
     return args.contains("id") && args["id"].is_string() ? args["id"].get<std::string>() : "";
   };

@@ -55,6 +55,45 @@ sensors:
   EXPECT_EQ(c->sensors.psi.io_some_avg10, 30);
 }
 
+TEST(Config, ParsesAgentSections) {
+  auto c = parse_agent_config(R"(
+state_dir: /srv/mend
+control: {socket: /run/mend/ctl.sock, group: adm}
+executor:
+  dry_run: true
+  max_actions_per_hour: 4
+  max_concurrent: 2
+  protected_units: [postgresql.service]
+  pause_file: /run/mend/pause
+  approval_timeout: 5m
+  shutdown_grace: 20s
+  notify: {command: [/usr/local/bin/page, --team, sre], timeout: 5s}
+correlation: {window: 2m, quiet: 5m, reorder: 1s}
+slo:
+  - {unit: web.service, objective: 99.9%, window: 30d}
+  - {unit: api.service, objective: "99.5"}
+)",
+                              "mend.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->state_dir, "/srv/mend");
+  EXPECT_EQ(c->control.socket, "/run/mend/ctl.sock");
+  EXPECT_EQ(c->control.group, "adm");
+  EXPECT_TRUE(c->executor.dry_run);
+  EXPECT_EQ(c->executor.max_actions_per_hour, 4u);
+  EXPECT_EQ(c->executor.max_concurrent, 2u);
+  EXPECT_EQ(c->executor.protected_units.at(0), "postgresql.service");
+  EXPECT_EQ(c->executor.approval_timeout_ns, 300000000000u);
+  EXPECT_EQ(c->executor.shutdown_grace_ns, 20000000000u);
+  EXPECT_EQ(c->executor.notify_command.size(), 3u);
+  EXPECT_EQ(c->executor.notify_timeout_ns, 5000000000u);
+  EXPECT_EQ(c->correlation.window_ns, 120000000000u);
+  EXPECT_EQ(c->correlation.reorder_ns, 1000000000u);
+  ASSERT_EQ(c->slos.size(), 2u);
+  EXPECT_DOUBLE_EQ(c->slos[0].objective, 0.999);
+  EXPECT_EQ(c->slos[0].window_ns, 30ull * 86400000000000ull);
+  EXPECT_DOUBLE_EQ(c->slos[1].objective, 0.995);
+}
+
 struct Bad {
   const char* yaml;
   const char* where;  // "line:col"
@@ -82,4 +121,14 @@ INSTANTIATE_TEST_SUITE_P(
                       Bad{"sensors: {io: {latency_threshold: 1s}\n", "2:1", ""},
                       Bad{"sensorz: {}\n", "1:1", "unknown key \"sensorz\""},
                       Bad{"sensors:\n  sample_interval: 1ms\n", "2:20", "out of range"},
-                      Bad{"sensors:\n  fs:\n    count_writers: maybe\n", "3:20", "true or false"}));
+                      Bad{"sensors:\n  fs:\n    count_writers: maybe\n", "3:20", "true or false"},
+                      Bad{"state_dir: var/lib/mend\n", "1:12", "absolute path"},
+                      Bad{"executor:\n  notify: {command: [page]}\n", "2:21", "absolute path"},
+                      Bad{"executor:\n  max_concurrent: 0\n", "2:19", "out of range"},
+                      Bad{"executor:\n  budget: 3\n", "2:3", "unknown key \"executor.budget\""},
+                      Bad{"slo:\n  - {unit: a.service, objective: 100%}\n", "2:34", "out of range"},
+                      Bad{"slo:\n  - {unit: a.service}\n", "2:5", "needs unit and objective"},
+                      Bad{"slo:\n  - {unit: a.service, objective: 99%}\n  - {unit: a.service, "
+                          "objective: 98%}\n",
+                          "3:5", "two objectives"},
+                      Bad{"control: {socket: run/mend.sock}\n", "1:19", "absolute path"}));

@@ -288,3 +288,113 @@ TEST(IntentJournal, TornLastLineIsSkipped) {
   EXPECT_EQ((*u)[0].steps.at(0).undo["previous"], 1);
   fs::remove_all(dir);
 }
+
+TEST(Executor, RollbackThenNextTriesTheNextPolicyThenEscalatesWithEveryStep) {
+  Harness h;
+  auto irs = parse_policies(R"(
+policies:
+  - name: raise
+    match: {root_cause: memory_limit}
+    mode: auto
+    actions:
+      - raise_memory_limit: {step: 25%, ceiling: 1G}
+    verify: {deadline: 10s, stable_for: 5s}
+    on_failure: rollback_then_next
+  - name: restart
+    match: {root_cause: memory_limit}
+    mode: auto
+    actions:
+      - restart_unit: {timeout: 10s}
+    verify: {deadline: 10s, stable_for: 5s}
+)",
+                            "p.yaml");
+  ASSERT_TRUE(irs.ok()) << irs.error().message;
+  h.policies = *compile_policies(*irs);
+  h.ex->set_next_plan([&](const Incident& inc, const std::set<std::string>& tried) {
+    return select_plan(inc, h.policies, inc.slo_impact, tried);
+  });
+  h.probe.ok = false;
+  h.submit(0);
+  h.ex->tick(11 * kS);  // the first plan's deadline: rolled back, the next one runs
+  EXPECT_EQ(std::get<uint64_t>(h.units.props["app.service/MemoryMax"]), uint64_t{100} << 20);
+  const PlanRun* r = h.ex->find("inc-1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->policy->ir.name, "restart");
+  EXPECT_EQ(r->state, RunState::Verifying);
+  EXPECT_EQ(h.units.calls.back(), "restart app.service");
+  h.ex->tick(22 * kS);  // the last plan fails too: escalate, nothing further to try
+  r = h.ex->find("inc-1");
+  EXPECT_EQ(r->outcome, Outcome::Escalated);
+  ASSERT_FALSE(h.records.empty());
+  const Record& esc = h.records.back();
+  EXPECT_EQ(esc.kind, RecordKind::Escalated);
+  EXPECT_NE(esc.message.find("raise/raise_memory_limit"), std::string::npos) << esc.message;
+  EXPECT_NE(esc.message.find("rolled back"), std::string::npos) << esc.message;
+  EXPECT_NE(esc.message.find("restart/restart_unit"), std::string::npos) << esc.message;
+  // Both runs are listed (the replaced one retired, not lost).
+  EXPECT_EQ(h.ex->runs().size(), 2u);
+}
+
+TEST(Executor, GuardrailHistoryAndPauseSurviveARestart) {
+  Harness h;
+  h.cfg.guardrails.state_file = h.dir + "/guardrails.json";
+  h.reset_executor();
+  ASSERT_TRUE(h.ex->guardrails().load(0).ok());
+  h.submit(100 * kS);
+  h.ex->tick(101 * kS);
+  h.ex->tick(130 * kS);
+  ASSERT_EQ(h.ex->find("inc-1")->outcome, Outcome::Verified);
+  h.ex->guardrails().set_paused(true);
+  // A new mendd: the same state file.
+  h.reset_executor();
+  ASSERT_TRUE(h.ex->guardrails().load(200 * kS).ok());
+  EXPECT_TRUE(h.ex->guardrails().paused());
+  EXPECT_EQ(h.ex->guardrails().successes(h.policies[0].ir, "app.service"), 1u);
+  h.ex->guardrails().set_paused(false);
+  Incident again = h.inc;
+  again.id = "inc-2";
+  const PlanRun& r = h.ex->submit(again, select_plan(again, h.policies), 200 * kS);
+  EXPECT_EQ(r.outcome, Outcome::Refused);
+  EXPECT_NE(r.reason.find("cooldown"), std::string::npos) << r.reason;
+  // A damaged file is an error, and the history starts empty.
+  std::ofstream(h.cfg.guardrails.state_file) << "{not json";
+  h.reset_executor();
+  auto st = h.ex->guardrails().load(0);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("damaged"), std::string::npos);
+}
+
+TEST(Executor, AutoAfterSuccessesSkipsApprovalOnceTrustIsEarned) {
+  Harness h("approve");
+  h.policies[0].ir.auto_after_successes = 1;
+  h.submit(0);
+  EXPECT_EQ(h.ex->find("inc-1")->state, RunState::AwaitingApproval);
+  ASSERT_TRUE(h.ex->approve("inc-1", 1 * kS).ok());
+  h.ex->tick(2 * kS);
+  h.ex->tick(30 * kS);
+  ASSERT_EQ(h.ex->find("inc-1")->outcome, Outcome::Verified);
+  Incident next = h.inc;
+  next.id = "inc-2";
+  const PlanRun& r = h.ex->submit(next, select_plan(next, h.policies), 1000 * kS);
+  EXPECT_TRUE(r.promoted);
+  EXPECT_EQ(r.mode, Mode::Auto);
+  EXPECT_EQ(r.state, RunState::Verifying);
+}
+
+TEST(Executor, ShutdownRollsBackWhatIsNotVerifiedAndEscalatesPendingApprovals) {
+  Harness h;
+  h.submit(0);
+  ASSERT_EQ(h.ex->verifying(), 1u);
+  EXPECT_EQ(std::get<uint64_t>(h.units.props["app.service/MemoryMax"]), uint64_t{125} << 20);
+  h.ex->shutdown(5 * kS);
+  EXPECT_EQ(h.ex->verifying(), 0u);
+  EXPECT_EQ(std::get<uint64_t>(h.units.props["app.service/MemoryMax"]), uint64_t{100} << 20);
+  EXPECT_EQ(h.ex->find("inc-1")->outcome, Outcome::Escalated);
+  EXPECT_NE(h.ex->find("inc-1")->reason.find("stopping"), std::string::npos);
+
+  Harness a("approve");
+  a.submit(0);
+  a.ex->shutdown(1 * kS);
+  EXPECT_EQ(a.ex->find("inc-1")->outcome, Outcome::Escalated);
+  EXPECT_EQ(a.units.calls.size(), 0u);
+}
