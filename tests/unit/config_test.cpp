@@ -132,3 +132,21 @@ INSTANTIATE_TEST_SUITE_P(
                           "objective: 98%}\n",
                           "3:5", "two objectives"},
                       Bad{"control: {socket: run/mend.sock}\n", "1:19", "absolute path"}));
+
+// The example shipped as /etc/mend/mend.yaml parses, and its values are the defaults.
+TEST(Config, ShippedExampleIsValidAndShowsTheDefaults) {
+  auto c = load_agent_config(std::string(MEND_POLICIES_DIR) + "/../packaging/mend.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  const AgentConfig d;
+  EXPECT_EQ(c->state_dir, d.state_dir);
+  EXPECT_EQ(c->control.socket, d.control.socket);
+  EXPECT_EQ(c->executor.max_actions_per_hour, d.executor.max_actions_per_hour);
+  EXPECT_EQ(c->executor.approval_timeout_ns, d.executor.approval_timeout_ns);
+  EXPECT_EQ(c->executor.shutdown_grace_ns, d.executor.shutdown_grace_ns);
+  EXPECT_EQ(c->correlation.window_ns, d.correlation.window_ns);
+  EXPECT_EQ(c->correlation.reorder_ns, d.correlation.reorder_ns);
+  EXPECT_EQ(c->sensors.io.latency_threshold_us, d.sensors.io.latency_threshold_us);
+  EXPECT_EQ(c->sensors.fs.used_pct, d.sensors.fs.used_pct);
+  EXPECT_EQ(c->enabled_sensors, d.enabled_sensors);
+  EXPECT_TRUE(c->slos.empty());
+}
