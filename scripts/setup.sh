@@ -20,6 +20,8 @@ PKGS=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # fault injection and real systemd/journald for the privileged tiers
   e2fsprogs xfsprogs util-linux fio python3 systemd dbus-user-session
+  # what disk remedies drive: logrotate (rotate_logs defers to its configuration)
+  logrotate
   # peers measured against in the benchmarks
   libbpf-tools
 )

@@ -456,6 +456,9 @@ Result<std::string> SystemdBus::restart(const std::string& u, uint64_t t) {
 Result<std::string> SystemdBus::try_restart(const std::string& u, uint64_t t) {
   return job("TryRestartUnit", u, t);
 }
+Result<std::string> SystemdBus::reload(const std::string& u, uint64_t t) {
+  return job("ReloadUnit", u, t);
+}
 
 Status SystemdBus::reset_failed(const std::string& unit) {
   if (!bus_)

@@ -27,6 +27,8 @@ class UnitOps {
   virtual Result<std::string> stop(const std::string& unit, uint64_t timeout_ns) = 0;
   virtual Result<std::string> restart(const std::string& unit, uint64_t timeout_ns) = 0;
   virtual Result<std::string> try_restart(const std::string& unit, uint64_t timeout_ns) = 0;
+  // ReloadUnit: the unit's ExecReload (e.g. a writer reopening its log files).
+  virtual Result<std::string> reload(const std::string& unit, uint64_t timeout_ns) = 0;
   virtual Status reset_failed(const std::string& unit) = 0;
   // ActiveState ("active", "failed", ...) as systemd has it now.
   virtual Result<std::string> active_state(const std::string& unit) = 0;

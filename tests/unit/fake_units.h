@@ -26,6 +26,7 @@ class FakeUnits : public UnitOps {
   Result<std::string> try_restart(const std::string& u, uint64_t) override {
     return job("try-restart " + u);
   }
+  Result<std::string> reload(const std::string& u, uint64_t) override { return job("reload " + u); }
   Status reset_failed(const std::string& u) override {
     calls.push_back("reset-failed " + u);
     return {};
