@@ -1,0 +1,213 @@
+// grow_volume: grow a mounted filesystem by a step, never past a maximum size, with room left
+// in what backs it: a loop device's backing file (extended with fallocate, losetup
+// --set-capacity) or an LVM logical volume (lvextend), then the filesystem online (xfs_growfs,
+// resize2fs, btrfs filesystem resize). Filesystems do not shrink online: irreversible and
+// destructive (capacity taken for good), so a policy must say allow_irreversible. The argv of
+// every backend is built by plan_growth (grow_plan.h).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "../../sensors/mounts.h"
+#include "../action.h"
+#include "../grow_plan.h"
+#include "../spawn.h"
+#include "mend/incident.h"
+
+namespace mend {
+
+namespace {
+
+std::string read_line(const std::string& path) {
+  std::ifstream f(path);
+  std::string s;
+  std::getline(f, s);
+  return s;
+}
+
+// A number from sysfs or a tool's output; 0 when there is none.
+uint64_t to_u64(const std::string& s) {
+  const auto b = s.find_first_of("0123456789");
+  return b == std::string::npos ? 0 : std::strtoull(s.c_str() + b, nullptr, 10);
+}
+
+uint64_t fs_bytes(const std::string& mount) {
+  struct statvfs sv {};
+  if (statvfs(mount.c_str(), &sv) != 0)
+    return 0;
+  return static_cast<uint64_t>(sv.f_blocks) * sv.f_frsize;
+}
+
+class GrowVolumeAction final : public Action {
+ public:
+  GrowVolumeAction(const Params& p, const ActionContext& ctx) : ctx_(ctx), mount_(p.str("mount")) {
+    bounds_.step = static_cast<uint64_t>(p.integer("step"));
+    bounds_.max_size = static_cast<uint64_t>(p.integer("max_size"));
+    bounds_.reserve = static_cast<uint64_t>(p.integer("reserve"));
+    timeout_ns_ = static_cast<uint64_t>(p.integer("timeout"));
+  }
+
+  static std::unique_ptr<Action> create(const Params& p, const ActionContext& ctx) {
+    return std::make_unique<GrowVolumeAction>(p, ctx);
+  }
+
+  std::string describe() const override {
+    if (planned_)
+      return plan_.summary;
+    return "grow " + (target().empty() ? std::string("the root cause's mount") : target()) +
+           " by " + std::to_string(bounds_.step >> 20) + " MiB up to " +
+           std::to_string(bounds_.max_size >> 20) + " MiB";
+  }
+
+  Status check() override {
+    planned_ = false;
+    const std::string mnt = target();
+    if (mnt.empty())
+      return Error{"grow_volume: the incident names no mount"};
+    MountTable table(ctx_.procfs + "/self/mountinfo");
+    if (auto r = table.refresh(); !r.ok())
+      return r.error();
+    const Mount* m = table.by_path(mnt);
+    if (!m || m->mountpoint != mnt)
+      return Error{"grow_volume: " + mnt + " is not a mount point"};
+    const std::string sys = ctx_.sysfs + "/dev/block/" + m->device();
+    GrowFacts f;
+    f.mount = mnt;
+    f.fstype = m->fstype;
+    std::string devname;
+    {
+      std::ifstream u(sys + "/uevent");
+      for (std::string line; std::getline(u, line);)
+        if (line.rfind("DEVNAME=", 0) == 0)
+          devname = line.substr(8);
+    }
+    if (devname.empty())
+      return Error{"grow_volume: no block device behind " + mnt};
+    f.device = "/dev/" + devname;
+    f.device_bytes = to_u64(read_line(sys + "/size")) * 512;
+    if (std::filesystem::exists(sys + "/loop/backing_file")) {
+      f.backend = GrowBackend::Loop;
+      f.backing_file = read_line(sys + "/loop/backing_file");
+      if (read_line(sys + "/loop/offset") != "0" || read_line(sys + "/loop/sizelimit") != "0")
+        return Error{"grow_volume: " + f.device + " has an offset or size limit"};
+      struct stat st {};
+      if (lstat(f.backing_file.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+        return Error{"grow_volume: backing file " + f.backing_file + " is not a regular file"};
+      if (static_cast<uint64_t>(st.st_size) != f.device_bytes)
+        return Error{"grow_volume: " + f.backing_file + " and " + f.device + " differ in size"};
+      struct statvfs sv {};
+      if (statvfs(std::filesystem::path(f.backing_file).parent_path().c_str(), &sv) == 0)
+        f.backing_free_bytes = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
+    } else if (read_line(sys + "/dm/uuid").rfind("LVM-", 0) == 0) {
+      f.backend = GrowBackend::Lvm;
+      SpawnOptions o;
+      o.argv = {"/usr/sbin/lvs", "--noheadings", "--nosuffix", "--units", "b", "--separator",
+                ",", "-o", "vg_name,lv_name,vg_free", f.device};
+      o.timeout_ns = timeout_ns_;
+      auto r = spawn_and_wait(o);
+      if (!r.ok() || !r->ok())
+        return Error{"grow_volume: lvs " + f.device + ": " +
+                     (r.ok() ? r->summary() : r.error().message)};
+      std::string line = r->output;
+      line.erase(0, line.find_first_not_of(" \t"));
+      const auto c1 = line.find(','), c2 = line.find(',', c1 + 1);
+      if (c1 == std::string::npos || c2 == std::string::npos)
+        return Error{"grow_volume: cannot read lvs output: " + line};
+      f.vg = line.substr(0, c1);
+      f.lv = line.substr(c1 + 1, c2 - c1 - 1);
+      f.backing_free_bytes = to_u64(line.substr(c2 + 1));
+    }
+    auto p = plan_growth(f, bounds_);
+    if (!p.ok())
+      return Error{"grow_volume refused: " + p.error().message, p.error().code};
+    plan_ = *p;
+    facts_ = f;
+    fs_before_ = fs_bytes(mnt);
+    planned_ = true;
+    return {};
+  }
+
+  Status apply() override {
+    if (!planned_)
+      if (auto st = check(); !st.ok())
+        return st;
+    if (facts_.backend == GrowBackend::Loop) {
+      // Real blocks, not a sparse promise: ENOSPC here, not inside the filesystem later.
+      int fd = open(facts_.backing_file.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0)
+        return Error::from_errno("Failed to open " + facts_.backing_file, errno);
+      const int r = fallocate(fd, 0, static_cast<off_t>(facts_.device_bytes),
+                              static_cast<off_t>(plan_.grow_by));
+      const int e = errno;
+      if (r == 0)
+        fsync(fd);
+      close(fd);
+      if (r != 0)
+        return Error::from_errno("Failed to extend " + facts_.backing_file, e);
+    }
+    for (const auto& argv : plan_.commands) {
+      SpawnOptions o;
+      o.argv = argv;
+      o.timeout_ns = timeout_ns_;
+      auto r = spawn_and_wait(o);
+      if (!r.ok())
+        return r.error();
+      if (!r->ok())
+        return Error{argv[0] + ": " + r->summary()};
+    }
+    return {};
+  }
+
+  Result<bool> verify() override { return fs_bytes(target()) > fs_before_; }
+  Status rollback() override { return Error{"a filesystem is not shrunk back"}; }
+  bool reversible() const override { return false; }
+
+ private:
+  std::string target() const {
+    if (!mount_.empty() || !ctx_.incident)
+      return mount_;
+    auto it = ctx_.incident->root_cause.entities.find("mount");
+    return it == ctx_.incident->root_cause.entities.end() ? "" : it->second;
+  }
+
+  ActionContext ctx_;
+  std::string mount_;
+  GrowBounds bounds_;
+  uint64_t timeout_ns_ = 0;
+  GrowFacts facts_;
+  GrowPlan plan_;
+  uint64_t fs_before_ = 0;
+  bool planned_ = false;
+};
+
+ActionSpec spec() {
+  ActionSpec s;
+  s.name = "grow_volume";
+  s.summary = "Grow a filesystem online by a step up to a maximum (LVM, loop file)";
+  s.reversible = false;
+  s.destructive = true;
+  const double M = 1 << 20;
+  s.params = {
+      {"mount", ParamType::String, false, 0, 0, std::string(), {},
+       "mount point; default: the root cause's mount"},
+      {"step", ParamType::Size, true, 16 * M, 16.0 * (1ull << 40), int64_t{0}, {},
+       "grow by this much per run"},
+      {"max_size", ParamType::Size, true, 64 * M, 1024.0 * (1ull << 40), int64_t{0}, {},
+       "the device never grows past this"},
+      {"reserve", ParamType::Size, false, 0, 1024.0 * (1ull << 40), int64_t{1ll << 30}, {},
+       "left free in the backing filesystem or volume group"},
+      {"timeout", ParamType::Duration, false, 1e9, 3600e9, int64_t{600000000000}, {},
+       "per command"}};
+  return s;
+}
+
+}  // namespace
+
+MEND_REGISTER_ACTION(grow_volume, spec(), GrowVolumeAction::create);
+
+}  // namespace mend
