@@ -4,7 +4,9 @@ namespace mend {
 
 namespace {
 
-std::string mib(uint64_t b) { return std::to_string(b >> 20) + " MiB"; }
+std::string mib(uint64_t b) {
+  return std::to_string(b >> 20) + " MiB";
+}
 
 }  // namespace
 
@@ -23,16 +25,17 @@ Result<GrowPlan> plan_growth(const GrowFacts& f, const GrowBounds& b) {
   else
     return Error{f.fstype + " on " + f.mount + " cannot be grown online", ENOTSUP};
   if (f.device_bytes >= b.max_size)
-    return Error{f.device + " is " + mib(f.device_bytes) + ", at or past the maximum " +
-                     mib(b.max_size),
-                 ENOSPC};
+    return Error{
+        f.device + " is " + mib(f.device_bytes) + ", at or past the maximum " + mib(b.max_size),
+        ENOSPC};
   GrowPlan p;
   p.grow_by = std::min(b.step, b.max_size - f.device_bytes);
   if (f.backend == GrowBackend::Lvm)
     p.grow_by -= p.grow_by % (4u << 20);  // whole default extents: lvextend would round up
   if (p.grow_by == 0)
     return Error{"nothing left to grow within the maximum " + mib(b.max_size), ENOSPC};
-  const char* store = f.backend == GrowBackend::Loop ? "the backing filesystem of " : "volume group ";
+  const char* store =
+      f.backend == GrowBackend::Loop ? "the backing filesystem of " : "volume group ";
   const std::string store_name = f.backend == GrowBackend::Loop ? f.backing_file : f.vg;
   if (f.backing_free_bytes < p.grow_by + b.reserve)
     return Error{std::string(store) + store_name + " has " + mib(f.backing_free_bytes) +
@@ -48,8 +51,8 @@ Result<GrowPlan> plan_growth(const GrowFacts& f, const GrowBounds& b) {
   }
   p.commands.push_back(fs_cmd);
   p.summary = "grow " + f.mount + " (" + f.fstype + " on " + f.device + ") from " +
-              mib(f.device_bytes) + " to " + mib(p.new_device_bytes) + " (max " +
-              mib(b.max_size) + ")";
+              mib(f.device_bytes) + " to " + mib(p.new_device_bytes) + " (max " + mib(b.max_size) +
+              ")";
   return p;
 }
 

@@ -18,8 +18,8 @@ struct GrowFacts {
   std::string fstype;  // xfs, ext4, ext3, btrfs, ...
   std::string device;  // /dev/loop3, /dev/mapper/vg0-data, /dev/dm-2
   GrowBackend backend = GrowBackend::None;
-  std::string backing_file;  // Loop
-  std::string vg, lv;        // Lvm
+  std::string backing_file;         // Loop
+  std::string vg, lv;               // Lvm
   uint64_t device_bytes = 0;        // the block device's size now
   uint64_t backing_free_bytes = 0;  // free in the backing filesystem (Loop) or the VG (Lvm)
 };

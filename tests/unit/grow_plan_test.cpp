@@ -31,9 +31,10 @@ TEST(GrowPlan, LvmThenResize2fsWithExactArguments) {
   EXPECT_EQ(p->grow_by, 2 * G);
   EXPECT_EQ(p->new_device_bytes, 12 * G);
   ASSERT_EQ(p->commands.size(), 2u);
-  EXPECT_EQ(p->commands[0], (std::vector<std::string>{"/usr/sbin/lvextend", "--size",
-                                                      "+2147483648b", "vg0/data"}));
-  EXPECT_EQ(p->commands[1], (std::vector<std::string>{"/usr/sbin/resize2fs", "/dev/mapper/vg0-data"}));
+  EXPECT_EQ(p->commands[0],
+            (std::vector<std::string>{"/usr/sbin/lvextend", "--size", "+2147483648b", "vg0/data"}));
+  EXPECT_EQ(p->commands[1],
+            (std::vector<std::string>{"/usr/sbin/resize2fs", "/dev/mapper/vg0-data"}));
   EXPECT_NE(p->summary.find("from 10240 MiB to 12288 MiB"), std::string::npos) << p->summary;
 }
 
@@ -63,8 +64,8 @@ TEST(GrowPlan, LoopXfsAndBtrfs) {
   f.fstype = "btrfs";
   p = plan_growth(f, {100 * M, 1 * G, 1 * G});
   ASSERT_TRUE(p.ok());
-  EXPECT_EQ(p->commands[1], (std::vector<std::string>{"/usr/bin/btrfs", "filesystem", "resize",
-                                                      "max", "/mnt/x"}));
+  EXPECT_EQ(p->commands[1],
+            (std::vector<std::string>{"/usr/bin/btrfs", "filesystem", "resize", "max", "/mnt/x"}));
 }
 
 TEST(GrowPlan, RefusalsSayWhy) {

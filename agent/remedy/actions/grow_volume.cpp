@@ -106,8 +106,16 @@ class GrowVolumeAction final : public Action {
     } else if (read_line(sys + "/dm/uuid").rfind("LVM-", 0) == 0) {
       f.backend = GrowBackend::Lvm;
       SpawnOptions o;
-      o.argv = {"/usr/sbin/lvs", "--noheadings", "--nosuffix", "--units", "b", "--separator",
-                ",", "-o", "vg_name,lv_name,vg_free", f.device};
+      o.argv = {"/usr/sbin/lvs",
+                "--noheadings",
+                "--nosuffix",
+                "--units",
+                "b",
+                "--separator",
+                ",",
+                "-o",
+                "vg_name,lv_name,vg_free",
+                f.device};
       o.timeout_ns = timeout_ns_;
       auto r = spawn_and_wait(o);
       if (!r.ok() || !r->ok())
@@ -192,17 +200,46 @@ ActionSpec spec() {
   s.reversible = false;
   s.destructive = true;
   const double M = 1 << 20;
-  s.params = {
-      {"mount", ParamType::String, false, 0, 0, std::string(), {},
-       "mount point; default: the root cause's mount"},
-      {"step", ParamType::Size, true, 16 * M, 16.0 * (1ull << 40), int64_t{0}, {},
-       "grow by this much per run"},
-      {"max_size", ParamType::Size, true, 64 * M, 1024.0 * (1ull << 40), int64_t{0}, {},
-       "the device never grows past this"},
-      {"reserve", ParamType::Size, false, 0, 1024.0 * (1ull << 40), int64_t{1ll << 30}, {},
-       "left free in the backing filesystem or volume group"},
-      {"timeout", ParamType::Duration, false, 1e9, 3600e9, int64_t{600000000000}, {},
-       "per command"}};
+  s.params = {{"mount",
+               ParamType::String,
+               false,
+               0,
+               0,
+               std::string(),
+               {},
+               "mount point; default: the root cause's mount"},
+              {"step",
+               ParamType::Size,
+               true,
+               16 * M,
+               16.0 * (1ull << 40),
+               int64_t{0},
+               {},
+               "grow by this much per run"},
+              {"max_size",
+               ParamType::Size,
+               true,
+               64 * M,
+               1024.0 * (1ull << 40),
+               int64_t{0},
+               {},
+               "the device never grows past this"},
+              {"reserve",
+               ParamType::Size,
+               false,
+               0,
+               1024.0 * (1ull << 40),
+               int64_t{1ll << 30},
+               {},
+               "left free in the backing filesystem or volume group"},
+              {"timeout",
+               ParamType::Duration,
+               false,
+               1e9,
+               3600e9,
+               int64_t{600000000000},
+               {},
+               "per command"}};
   return s;
 }
 

@@ -1,0 +1,216 @@
+// Disk remedies on real loop filesystems (as root): rotate_logs cutting a live, written-to log
+// on ext4 and xfs without losing a byte; grow_volume growing an XFS loop volume within bounds
+// and refusing past them; clean_files never entering a bind mount inside its root.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "fixtures.h"
+#include "remedy/action.h"
+
+using namespace mend;
+using namespace mend::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const std::string& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+std::string gunzip(const std::string& p) {
+  gzFile g = gzopen(p.c_str(), "rb");
+  std::string out;
+  char buf[65536];
+  int n;
+  while (g && (n = gzread(g, buf, sizeof buf)) > 0)
+    out.append(buf, static_cast<size_t>(n));
+  if (g)
+    gzclose(g);
+  return out;
+}
+
+double used_pct(const std::string& mnt) {
+  struct statvfs sv {};
+  statvfs(mnt.c_str(), &sv);
+  const double used = static_cast<double>(sv.f_blocks - sv.f_bfree);
+  return 100.0 * used / (used + static_cast<double>(sv.f_bavail));
+}
+
+ActionContext host_ctx() {
+  ActionContext c;
+  c.procfs = "/proc";
+  c.sysfs = "/sys";
+  return c;
+}
+
+// A writer appending numbered lines (O_APPEND, as loggers do) until stopped; it remembers
+// every byte it wrote.
+class Writer {
+ public:
+  explicit Writer(const std::string& path) {
+    fd_ = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    t_ = std::thread([this] {
+      for (uint64_t i = 0; !stop_.load(); ++i) {
+        std::string line = "line " + std::to_string(i) + " " + std::string(100, 'x') + "\n";
+        if (write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+          break;
+        written_ += line;
+        if (i % 64 == 0 && slow_.load())
+          usleep(1000);
+      }
+    });
+  }
+  ~Writer() { stop(); }
+  void slow_down() { slow_ = true; }
+  std::string stop() {
+    stop_ = true;
+    if (t_.joinable())
+      t_.join();
+    if (fd_ >= 0)
+      close(fd_);
+    fd_ = -1;
+    return written_;
+  }
+  size_t size() const { return written_.size(); }
+
+ private:
+  int fd_ = -1;
+  std::atomic<bool> stop_{false}, slow_{false};
+  std::string written_;
+  std::thread t_;
+};
+
+void rotate_while_writing(const std::string& fstype, const std::string& size) {
+  TempDir d;
+  LoopFs lfs(d.path(), fstype, size);
+  const std::string log = lfs.mnt() + "/app.log";
+  Writer w(log);
+  while (fs::exists(log) && fs::file_size(log) < (24u << 20))
+    usleep(10000);
+  w.slow_down();
+  const double before = used_pct(lfs.mnt());
+  auto ctx = host_ctx();
+  auto a = ActionRegistry::instance().create(
+      "rotate_logs",
+      Params({{"paths", std::vector<std::string>{lfs.mnt() + "/*.log"}},
+              {"keep", int64_t{3}},
+              {"min_size", int64_t{1 << 20}},
+              {"max_files", int64_t{10}},
+              {"method", std::string("copytruncate")},
+              {"compress", true},
+              {"logrotate_configs", std::string()},
+              {"logrotate_state", std::string()},
+              {"timeout", int64_t{60000000000}}}),
+      ctx);
+  ASSERT_TRUE(a->check().ok()) << a->check().error().message;
+  ASSERT_TRUE(a->apply().ok()) << a->describe();
+  usleep(300000);  // the writer goes on after the cut
+  const std::string all = w.stop();
+  const std::string rotated = gunzip(log + ".1.gz");
+  const std::string live = slurp(log);
+  EXPECT_GT(rotated.size(), 20u << 20);
+  // Not a byte lost or doubled: the rotated part and the live file are exactly what was written.
+  EXPECT_EQ(rotated.size() + live.size(), all.size());
+  EXPECT_TRUE(rotated + live == all) << "content differs";
+  EXPECT_LT(used_pct(lfs.mnt()), before - 10) << a->describe();
+}
+
+}  // namespace
+
+TEST(RotateLogs, CopyTruncateOnExt4LosesNoAppendedByte) {
+  MEND_REQUIRE_ROOT();
+  rotate_while_writing("ext4", "64M");
+}
+
+TEST(RotateLogs, CopyTruncateOnXfsLosesNoAppendedByte) {
+  MEND_REQUIRE_ROOT();
+  rotate_while_writing("xfs", "300M");
+}
+
+TEST(GrowVolume, LoopXfsGrowsWithinBoundsAndRefusesPastThem) {
+  MEND_REQUIRE_ROOT();
+  TempDir d;
+  LoopFs lfs(d.path(), "xfs", "300M");
+  auto grow = [&](const std::string& step, int64_t max, int64_t reserve) {
+    auto ctx = host_ctx();
+    return ActionRegistry::instance().create(
+        "grow_volume",
+        Params({{"mount", lfs.mnt()},
+                {"step", static_cast<int64_t>(std::stoll(step)) << 20},
+                {"max_size", max << 20},
+                {"reserve", reserve << 20},
+                {"timeout", int64_t{60000000000}}}),
+        ctx);
+  };
+  struct statvfs sv {};
+  statvfs(lfs.mnt().c_str(), &sv);
+  const uint64_t before = sv.f_blocks * sv.f_frsize;
+  auto a = grow("100", 400, 0);
+  ASSERT_TRUE(a->check().ok()) << a->check().error().message;
+  EXPECT_NE(a->describe().find("from 300 MiB to 400 MiB"), std::string::npos) << a->describe();
+  ASSERT_TRUE(a->apply().ok());
+  ASSERT_TRUE(*a->verify());
+  statvfs(lfs.mnt().c_str(), &sv);
+  EXPECT_GT(sv.f_blocks * sv.f_frsize, before + (90u << 20));
+  EXPECT_EQ(fs::file_size(lfs.image()), 400u << 20);
+  // At the maximum: refused with the reason, nothing changed.
+  auto b = grow("100", 400, 0);
+  auto st = b->check();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("at or past the maximum"), std::string::npos);
+  EXPECT_FALSE(b->apply().ok());
+  EXPECT_EQ(fs::file_size(lfs.image()), 400u << 20);
+  // No room in the backing filesystem for the step plus the reserve: refused.
+  auto c = grow("100", 1000, int64_t{1} << 30 << 10);  // a 1 PiB reserve
+  st = c->check();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("reserve"), std::string::npos) << st.error().message;
+  EXPECT_EQ(fs::file_size(lfs.image()), 400u << 20);
+}
+
+TEST(CleanFiles, BindMountOfAnotherFilesystemInsideTheRootIsNotEntered) {
+  MEND_REQUIRE_ROOT();
+  TempDir d;
+  LoopFs other(d.path(), "ext4", "32M");
+  const std::string root = d.path() + "/root";
+  fs::create_directories(root + "/sub");
+  auto age = [](const std::string& p) {
+    std::ofstream(p) << std::string(1000, 'x');
+    const timespec t[2] = {{time(nullptr) - 30 * 86400, 0}, {time(nullptr) - 30 * 86400, 0}};
+    utimensat(AT_FDCWD, p.c_str(), t, 0);
+  };
+  age(other.mnt() + "/data.tmp");
+  age(root + "/own.tmp");
+  must_run({"mount", "--bind", other.mnt(), root + "/sub"});
+  const std::string sub = root + "/sub";
+  int h = on_cleanup([sub] { run({"umount", "-l", sub}); });
+  auto ctx = host_ctx();
+  auto a = ActionRegistry::instance().create(
+      "clean_files",
+      Params({{"roots", std::vector<std::string>{root}},
+              {"patterns", std::vector<std::string>{"*.tmp", "sub/*.tmp"}},
+              {"older_than", int64_t{86400000000000}},
+              {"max_files", int64_t{100}},
+              {"max_bytes", int64_t{1} << 30},
+              {"allow_open_files", false}}),
+      ctx);
+  ASSERT_TRUE(a->check().ok());
+  ASSERT_TRUE(a->apply().ok());
+  EXPECT_FALSE(fs::exists(root + "/own.tmp"));
+  EXPECT_TRUE(fs::exists(root + "/sub/data.tmp"));
+  EXPECT_TRUE(fs::exists(other.mnt() + "/data.tmp"));
+  run({"umount", sub});
+  forget_cleanup(h);
+}
