@@ -141,3 +141,40 @@ TEST(RotateLogs, PolicyPathsMustBeConfinedGlobs) {
     }
   }
 }
+
+TEST(VacuumJournal, RunsJournaldsOwnVacuumWithTheBoundsAndNeedsTheFlag) {
+  Dir d;
+  FakeUnits units;
+  ActionContext ctx;
+  ctx.units = &units;
+  auto a = ActionRegistry::instance().create("vacuum_journal",
+                                             Params({{"max_size", int64_t{64} << 20},
+                                                     {"max_age", int64_t{0}},
+                                                     {"directory", d.path},
+                                                     {"timeout", int64_t{30000000000}}}),
+                                             ctx);
+  EXPECT_EQ(a->describe(), "/usr/bin/journalctl --directory=" + d.path + " --vacuum-size=67108864");
+  ASSERT_TRUE(a->check().ok());
+  ASSERT_TRUE(a->apply().ok()) << a->describe();  // an empty journal directory: nothing to do
+  EXPECT_TRUE(*a->verify());
+  EXPECT_FALSE(a->reversible());
+  auto missing = ActionRegistry::instance().create("vacuum_journal",
+                                                   Params({{"max_size", int64_t{64} << 20},
+                                                           {"max_age", int64_t{0}},
+                                                           {"directory", d.path + "/nope"},
+                                                           {"timeout", int64_t{30000000000}}}),
+                                                   ctx);
+  EXPECT_FALSE(missing->apply().ok());
+  auto compile = [](const std::string& action, bool allow) {
+    auto irs = parse_policies(std::string("policies:\n  - name: v\n    match: {root_cause: "
+                                          "fs_full}\n    mode: auto\n") +
+                                  (allow ? "    allow_irreversible: true\n" : "") +
+                                  "    actions:\n      - " + action + "\n",
+                              "v.yaml");
+    return compile_policies(*irs);
+  };
+  EXPECT_TRUE(compile("vacuum_journal: {max_size: 1G, max_age: 30d}", true).ok());
+  EXPECT_FALSE(compile("vacuum_journal: {max_size: 1G}", false).ok());
+  EXPECT_FALSE(compile("vacuum_journal: {}", true).ok());
+  EXPECT_FALSE(compile("vacuum_journal: {max_size: 1K}", true).ok());
+}
