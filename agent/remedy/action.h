@@ -31,6 +31,8 @@ struct ActionContext {
   std::string unit;  // the unit the plan targets (the culprit), when there is one
   std::string procfs = "/proc";
   std::string sysfs = "/sys";
+  // The executor's protected-unit check, for actions that pick further units themselves.
+  std::function<bool(const std::string&)> is_protected;
 };
 
 enum class ParamType { Bool, Int, Size, Duration, Percent, String, StringList };
@@ -89,6 +91,7 @@ class Params {
   const std::vector<std::string>& list(const std::string& n) const {
     return std::get<std::vector<std::string>>(v_.at(n));
   }
+  const std::map<std::string, ParamValue>& values() const { return v_; }
 
  private:
   std::map<std::string, ParamValue> v_;
@@ -101,6 +104,8 @@ class ActionRegistry {
   static ActionRegistry& instance();
   bool add(ActionSpec spec, ActionFactory f);
   const ActionSpec* spec(const std::string& name) const;
+  // Parameters the spec declares and `p` lacks get their defaults (an intent journal written
+  // by an older mendd). Null for an unknown name.
   std::unique_ptr<Action> create(const std::string& name, const Params& p,
                                  const ActionContext& ctx) const;
   std::vector<std::string> names() const;

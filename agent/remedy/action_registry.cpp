@@ -20,7 +20,12 @@ const ActionSpec* ActionRegistry::spec(const std::string& name) const {
 std::unique_ptr<Action> ActionRegistry::create(const std::string& name, const Params& p,
                                                const ActionContext& ctx) const {
   auto it = actions_.find(name);
-  return it == actions_.end() ? nullptr : it->second.second(p, ctx);
+  if (it == actions_.end())
+    return nullptr;
+  auto values = p.values();
+  for (const auto& ps : it->second.first.params)
+    values.emplace(ps.name, ps.fallback);
+  return it->second.second(Params(std::move(values)), ctx);
 }
 
 std::vector<std::string> ActionRegistry::names() const {

@@ -181,6 +181,7 @@ void Executor::submit_prepared(PlanRun& r, uint64_t now) {
   ctx.unit = r.target;
   ctx.procfs = cfg_.procfs;
   ctx.sysfs = cfg_.sysfs;
+  ctx.is_protected = [this](const std::string& u) { return guards_.is_protected(u); };
   if (r.mode == Mode::Approve && r.policy->ir.auto_after_successes > 0 &&
       guards_.successes(r.policy->ir, r.target) >= r.policy->ir.auto_after_successes) {
     // Trust earned: this policy has been verified on this target often enough.
@@ -482,20 +483,27 @@ Status Executor::recover(uint64_t now) {
       ctx.units = &units_;
       ctx.unit = u.target;
       ctx.procfs = cfg_.procfs;
-      auto a =
-          ActionRegistry::instance().create(it->action, Params(params_from_json(it->params)), ctx);
+      std::unique_ptr<Action> a;
       std::string result;
-      if (!a) {
-        result = "unknown action, not rolled back";
-      } else if (!a->reversible()) {
-        result = "irreversible, left as is";
-      } else if (Status st = a->restore(it->undo); !st.ok()) {
-        result = "rollback impossible: " + st.error().message;
-      } else if (Status rb = a->rollback(); !rb.ok()) {
-        result = "rollback failed: " + rb.error().message;
-      } else {
-        result = "rolled back";
-        (void)journal_.rolled_back(u.run_id, it->index);
+      try {
+        a = ActionRegistry::instance().create(it->action, Params(params_from_json(it->params)),
+                                              ctx);
+      } catch (const std::exception& e) {
+        result = std::string("unreadable parameters (") + e.what() + "), not rolled back";
+      }
+      if (result.empty()) {
+        if (!a) {
+          result = "unknown action, not rolled back";
+        } else if (!a->reversible()) {
+          result = "irreversible, left as is";
+        } else if (Status st = a->restore(it->undo); !st.ok()) {
+          result = "rollback impossible: " + st.error().message;
+        } else if (Status rb = a->rollback(); !rb.ok()) {
+          result = "rollback failed: " + rb.error().message;
+        } else {
+          result = "rolled back";
+          (void)journal_.rolled_back(u.run_id, it->index);
+        }
       }
       tried += "\n  - " + it->action + ": " + result;
     }

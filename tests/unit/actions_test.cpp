@@ -6,6 +6,7 @@
 #include <map>
 
 #include "fake_units.h"
+#include "mend/incident.h"
 #include "remedy/action.h"
 
 using namespace mend;
@@ -108,4 +109,31 @@ TEST(RestartUnit, JobResultOtherThanDoneIsAFailure) {
                    .create("restart_unit", Params({{"timeout", int64_t{1}}}), none)
                    ->check()
                    .ok());
+}
+
+TEST(RestartUnit, FailedModeRestartsTheIncidentsFailingUnitsButNoProtectedOne) {
+  Env env;
+  Incident inc;
+  inc.root_cause.culprit_unit = "writer.service";
+  inc.affected_units = {"victim.service", "sshd.service", "writer.service"};
+  env.ctx.incident = &inc;
+  env.ctx.is_protected = [](const std::string& u) { return u == "sshd.service"; };
+  env.units.state = "failed";  // every unit reads as failed in the fake
+  // Defaults fill in what the parameters lack (an older intent journal): which = culprit.
+  auto culprit = ActionRegistry::instance().create(
+      "restart_unit", Params({{"timeout", int64_t{5000000000}}}), env.ctx);
+  ASSERT_TRUE(culprit->check().ok());
+  EXPECT_EQ(culprit->describe().rfind("restart app.service", 0), 0u) << culprit->describe();
+  auto a = ActionRegistry::instance().create(
+      "restart_unit", Params({{"timeout", int64_t{5000000000}}, {"which", std::string("failed")}}),
+      env.ctx);
+  ASSERT_TRUE(a->check().ok());
+  ASSERT_TRUE(a->apply().ok());
+  EXPECT_EQ(env.units.calls,
+            (std::vector<std::string>{"restart victim.service", "restart writer.service"}));
+  env.units.state = "active";
+  auto none = ActionRegistry::instance().create(
+      "restart_unit", Params({{"timeout", int64_t{5000000000}}, {"which", std::string("failed")}}),
+      env.ctx);
+  EXPECT_FALSE(none->check().ok());
 }

@@ -4,6 +4,9 @@
 
 #include "../../systemd/unit_ops.h"
 #include "../action.h"
+#include "mend/incident.h"
+
+#include <set>
 
 namespace mend {
 
@@ -12,54 +15,95 @@ namespace {
 class RestartUnitAction final : public Action {
  public:
   RestartUnitAction(const Params& p, const ActionContext& ctx)
-      : ctx_(ctx), timeout_ns_(static_cast<uint64_t>(p.integer("timeout"))) {}
+      : ctx_(ctx),
+        timeout_ns_(static_cast<uint64_t>(p.integer("timeout"))),
+        which_(p.str("which")) {}
 
   static std::unique_ptr<Action> create(const Params& p, const ActionContext& ctx) {
     return std::make_unique<RestartUnitAction>(p, ctx);
   }
 
   std::string describe() const override {
-    return "restart " + ctx_.unit + " (wait up to " + std::to_string(timeout_ns_ / 1000000000ull) +
-           " s for the job)";
+    std::string who;
+    for (const auto& u : units_)
+      who += (who.empty() ? "" : ", ") + u;
+    if (who.empty())
+      who = which_ == "failed" ? "the incident's failed units" : ctx_.unit;
+    return "restart " + who + " (wait up to " + std::to_string(timeout_ns_ / 1000000000ull) +
+           " s for each job)";
   }
 
   Status check() override {
-    if (ctx_.unit.empty())
-      return Error{"restart_unit: the incident names no unit to restart"};
-    auto st = ctx_.units->active_state(ctx_.unit);
-    if (!st.ok())
-      return st.error();
+    units_.clear();
+    if (which_ == "culprit") {
+      if (ctx_.unit.empty())
+        return Error{"restart_unit: the incident names no unit to restart"};
+      auto st = ctx_.units->active_state(ctx_.unit);
+      if (!st.ok())
+        return st.error();
+      units_.push_back(ctx_.unit);
+      return {};
+    }
+    // The units the incident shows failing (the victims of a full disk, say), after the
+    // earlier steps fixed their cause. Bounded; protected units are never touched.
+    std::set<std::string> cands;
+    if (ctx_.incident) {
+      cands = ctx_.incident->affected_units;
+      if (!ctx_.incident->root_cause.culprit_unit.empty())
+        cands.insert(ctx_.incident->root_cause.culprit_unit);
+    }
+    for (const auto& u : cands) {
+      if (ctx_.is_protected && ctx_.is_protected(u))
+        continue;
+      auto st = ctx_.units->active_state(u);
+      if (st.ok() && *st != "active" && *st != "reloading" && units_.size() < kMaxUnits)
+        units_.push_back(u);
+    }
+    if (units_.empty())
+      return Error{"restart_unit: no unit of the incident is failing"};
     return {};
   }
 
   Status apply() override {
-    auto r = ctx_.units->restart(ctx_.unit, timeout_ns_);
-    if (!r.ok())
-      return r.error();
-    if (*r != "done")
-      return Error{"restart of " + ctx_.unit + " finished with job result \"" + *r + "\""};
+    if (units_.empty())
+      if (auto st = check(); !st.ok())
+        return st;
+    for (const auto& u : units_) {
+      auto r = ctx_.units->restart(u, timeout_ns_);
+      if (!r.ok())
+        return r.error();
+      if (*r != "done")
+        return Error{"restart of " + u + " finished with job result \"" + *r + "\""};
+    }
     return {};
   }
 
   Result<bool> verify() override {
-    auto st = ctx_.units->active_state(ctx_.unit);
-    if (!st.ok())
-      return st.error();
-    return *st == "active";
+    for (const auto& u : units_.empty() ? std::vector<std::string>{ctx_.unit} : units_) {
+      auto st = ctx_.units->active_state(u);
+      if (!st.ok())
+        return st.error();
+      if (*st != "active")
+        return false;
+    }
+    return true;
   }
 
   Status rollback() override { return {}; }  // nothing to undo: see reversible()
   bool reversible() const override { return false; }
 
  private:
+  static constexpr size_t kMaxUnits = 5;
   ActionContext ctx_;
   uint64_t timeout_ns_;
+  std::string which_;
+  std::vector<std::string> units_;
 };
 
 ActionSpec spec() {
   ActionSpec s;
   s.name = "restart_unit";
-  s.summary = "Restart the culprit unit (RestartUnit job, waited for)";
+  s.summary = "Restart the culprit unit, or the incident's failing units (jobs waited for)";
   s.reversible = false;
   s.params = {{"timeout",
                ParamType::Duration,
@@ -68,7 +112,16 @@ ActionSpec spec() {
                600e9,
                int64_t{30000000000},
                {},
-               "how long to wait for the restart job"}};
+               "how long to wait for each restart job"},
+              {"which",
+               ParamType::String,
+               false,
+               0,
+               0,
+               std::string("culprit"),
+               {"culprit", "failed"},
+               "culprit: the root cause's unit; failed: every unit of the incident not active "
+               "now (at most 5), e.g. the victims of a full disk once it is fixed"}};
   return s;
 }
 

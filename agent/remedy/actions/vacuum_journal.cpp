@@ -76,14 +76,31 @@ ActionSpec spec() {
   s.summary = "journald's own vacuum of archived journal files (by size and/or age)";
   s.reversible = false;
   s.destructive = true;
-  s.params = {
-      {"max_size", ParamType::Size, false, 16.0 * (1 << 20), 1e13, int64_t{0}, {},
-       "archived journal files beyond this total are removed, oldest first"},
-      {"max_age", ParamType::Duration, false, 3600e9, 3650 * 86400e9, int64_t{0}, {},
-       "archived journal files older than this are removed"},
-      {"directory", ParamType::String, false, 0, 0, std::string(), {},
-       "a journal directory (default: the system journal)"},
-      {"timeout", ParamType::Duration, false, 1e9, 3600e9, int64_t{300000000000}, {}, ""}};
+  s.params = {{"max_size",
+               ParamType::Size,
+               false,
+               16.0 * (1 << 20),
+               1e13,
+               int64_t{0},
+               {},
+               "archived journal files beyond this total are removed, oldest first"},
+              {"max_age",
+               ParamType::Duration,
+               false,
+               3600e9,
+               3650 * 86400e9,
+               int64_t{0},
+               {},
+               "archived journal files older than this are removed"},
+              {"directory",
+               ParamType::String,
+               false,
+               0,
+               0,
+               std::string(),
+               {},
+               "a journal directory (default: the system journal)"},
+              {"timeout", ParamType::Duration, false, 1e9, 3600e9, int64_t{300000000000}, {}, ""}};
   s.validate = [](const std::map<std::string, ParamValue>& p, const PolicyIR&) -> std::string {
     if (std::get<int64_t>(p.at("max_size")) == 0 && std::get<int64_t>(p.at("max_age")) == 0)
       return "set max_size or max_age";
