@@ -146,8 +146,8 @@ TEST(Guardrails, NodeBudgetProtectedUnitsPauseObserveDryRun) {
   rmdir(dir.c_str());
 }
 
-// Replay with the shipped policies: the OOM loop gets the memory policy, the full disk none
-// (no disk remedy is shipped yet), each for its own reason.
+// Replay with the shipped policies: the OOM loop gets the memory policy, the full disk (not a
+// log volume) the fix-the-disk-then-restart policy, in approve mode when no SLO is burning.
 TEST(PlanSelector, ReplayedIncidentsGetTheShippedPolicies) {
   std::ifstream in(std::string(MEND_CORPUS_DIR) + "/two_independent_failures.jsonl");
   auto r = replay(in, "two_independent_failures.jsonl", {});
@@ -161,6 +161,8 @@ TEST(PlanSelector, ReplayedIncidentsGetTheShippedPolicies) {
   EXPECT_EQ(mem.mode, Mode::Approve);
   EXPECT_EQ(mem.target_unit, "cache.service");
   auto disk = select_plan(r->incidents[1], *pols);
-  EXPECT_FALSE(disk.policy);
-  EXPECT_NE(disk.reason.find("no policy for root cause fs_full"), std::string::npos) << disk.reason;
+  ASSERT_TRUE(disk.policy) << disk.reason;
+  EXPECT_EQ(disk.policy->ir.name, "enospc-crash-fix-disk-then-restart");
+  EXPECT_EQ(disk.mode, Mode::Approve);
+  EXPECT_EQ(select_plan(r->incidents[1], *pols, "high").mode, Mode::Auto);
 }
