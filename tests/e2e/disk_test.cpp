@@ -1,0 +1,116 @@
+// Disk scenarios end to end: a real unit fills a real loop filesystem with its log, mendd
+// names fs_full with that unit as the writer, rotates the log while the unit keeps writing,
+// verifies usage, and not a line is lost or doubled.
+#include <gtest/gtest.h>
+#include <sys/statvfs.h>
+#include <zlib.h>
+
+#include "scenario.h"
+
+using namespace mend::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string gunzip(const std::string& p) {
+  gzFile g = gzopen(p.c_str(), "rb");
+  std::string out;
+  char buf[65536];
+  int n;
+  while (g && (n = gzread(g, buf, sizeof buf)) > 0)
+    out.append(buf, static_cast<size_t>(n));
+  if (g)
+    gzclose(g);
+  return out;
+}
+
+std::string slurp(const std::string& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// Records with one MESSAGE_ID written for one policy (unique per run).
+std::vector<nlohmann::json> policy_records(const std::string& policy, const std::string& id) {
+  auto r = run({"journalctl", "-o", "json", "--no-pager", "MEND_POLICY=" + policy,
+                "MESSAGE_ID=" + id});
+  std::vector<nlohmann::json> out;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded())
+      out.push_back(j);
+  }
+  return out;
+}
+
+double used_pct(const std::string& mnt) {
+  struct statvfs sv {};
+  statvfs(mnt.c_str(), &sv);
+  const double used = static_cast<double>(sv.f_blocks - sv.f_bfree);
+  return 100.0 * used / (used + static_cast<double>(sv.f_bavail));
+}
+
+}  // namespace
+
+TEST(DiskScenario, LogFillIsRotatedWhileTheUnitKeepsWritingAndNoLineIsLost) {
+  MEND_REQUIRE_ROOT();
+  TempDir dir;
+  LoopFs lfs(dir.path(), "ext4", "64M");
+  UserManager m;
+  const std::string unit = unique_name("logger") + ".service";
+  const std::string policy = unique_name("logs");
+  const std::string log = lfs.mnt() + "/app.log";
+  // ~8 MB/s for 6 s (about 85% of the filesystem), then a trickle.
+  const std::string script = dir.path() + "/writer.py";
+  std::ofstream(script) << "import os, time\n"
+                           "fd = os.open('"
+                        << log
+                        << "', os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)\n"
+                           "i = 0\nt0 = time.time()\n"
+                           "while True:\n"
+                           "    n = 800 if time.time() - t0 < 6 else 5\n"
+                           "    for _ in range(n):\n"
+                           "        os.write(fd, b'line %d %s\\n' % (i, b'x' * 100))\n"
+                           "        i += 1\n"
+                           "    time.sleep(0.01)\n";
+  m.add_unit(unit, "[Service]\nExecStart=/usr/bin/python3 " + script + "\n");
+  const std::string policies = dir.path() + "/policies.d";
+  fs::create_directories(policies);
+  std::ofstream(policies + "/logs.yaml")
+      << "policies:\n  - name: " << policy << "\n    match: {root_cause: fs_full, mounts: ["
+      << lfs.mnt() << "]}\n    mode: auto\n    actions:\n      - rotate_logs: {paths: ["
+      << lfs.mnt() << "/*.log], keep: 3, min_size: 1M, logrotate_configs: \"\"}\n"
+      << "    verify: {deadline: 30s, stable_for: 3s, unit_active: false, usage_below: 50%}\n";
+  chmod((policies + "/logs.yaml").c_str(), 0644);
+  TraceRunner agent({"--bus", "user", "--policies", policies, "--state-dir",
+                     dir.path() + "/state", "--sensors", "fs,units", "--fs-used-threshold", "80%"},
+                    false);
+  ASSERT_TRUE(agent.wait_ready()) << agent.err();
+  ASSERT_EQ(m.systemctl({"start", unit}).status, 0);
+  ASSERT_TRUE(wait_until([&] { return !policy_records(policy, kVerified).empty(); }, 60s))
+      << agent.err();
+  auto v = policy_records(policy, kVerified).at(0);
+  EXPECT_EQ(v["MEND_ROOT_CAUSE"], "fs_full");
+  EXPECT_EQ(v.value("MEND_CULPRIT_UNIT", v.value("OBJECT_SYSTEMD_UNIT", "")), unit) << v.dump();
+  EXPECT_LT(used_pct(lfs.mnt()), 50);
+  // The writer was never stopped or restarted.
+  EXPECT_EQ(m.show(unit, "ActiveState"), "active");
+  EXPECT_EQ(m.show(unit, "NRestarts"), "0");
+  ASSERT_EQ(m.systemctl({"stop", unit}).status, 0);
+  // Every line, in order, exactly once: the rotations (oldest first), then the live file.
+  std::string all;
+  for (int i = 3; i >= 1; --i)
+    if (fs::exists(log + "." + std::to_string(i) + ".gz"))
+      all += gunzip(log + "." + std::to_string(i) + ".gz");
+  all += slurp(log);
+  std::istringstream in(all);
+  uint64_t expect = 0;
+  for (std::string line; std::getline(in, line); ++expect) {
+    ASSERT_EQ(line.rfind("line " + std::to_string(expect) + " ", 0), 0u)
+        << "line " << expect << " is \"" << line.substr(0, 40) << "\"";
+  }
+  EXPECT_GT(expect, 300000u);  // ~40 MB of lines
+  EXPECT_EQ(agent.stop(), 0);
+}
