@@ -33,8 +33,8 @@ std::string slurp(const std::string& p) {
 
 // Records with one MESSAGE_ID written for one policy (unique per run).
 std::vector<nlohmann::json> policy_records(const std::string& policy, const std::string& id) {
-  auto r = run({"journalctl", "-o", "json", "--no-pager", "MEND_POLICY=" + policy,
-                "MESSAGE_ID=" + id});
+  auto r =
+      run({"journalctl", "-o", "json", "--no-pager", "MEND_POLICY=" + policy, "MESSAGE_ID=" + id});
   std::vector<nlohmann::json> out;
   std::istringstream in(r.out);
   for (std::string line; std::getline(in, line);) {
@@ -84,8 +84,8 @@ TEST(DiskScenario, LogFillIsRotatedWhileTheUnitKeepsWritingAndNoLineIsLost) {
       << lfs.mnt() << "/*.log], keep: 3, min_size: 1M, logrotate_configs: \"\"}\n"
       << "    verify: {deadline: 30s, stable_for: 3s, unit_active: false, usage_below: 50%}\n";
   chmod((policies + "/logs.yaml").c_str(), 0644);
-  TraceRunner agent({"--bus", "user", "--policies", policies, "--state-dir",
-                     dir.path() + "/state", "--sensors", "fs,units", "--fs-used-threshold", "80%"},
+  TraceRunner agent({"--bus", "user", "--policies", policies, "--state-dir", dir.path() + "/state",
+                     "--sensors", "fs,units", "--fs-used-threshold", "80%"},
                     false);
   ASSERT_TRUE(agent.wait_ready()) << agent.err();
   ASSERT_EQ(m.systemctl({"start", unit}).status, 0);
@@ -112,5 +112,66 @@ TEST(DiskScenario, LogFillIsRotatedWhileTheUnitKeepsWritingAndNoLineIsLost) {
         << "line " << expect << " is \"" << line.substr(0, 40) << "\"";
   }
   EXPECT_GT(expect, 300000u);  // ~40 MB of lines
+  EXPECT_EQ(agent.stop(), 0);
+}
+
+// Data (not logs) fills an XFS volume that is already at its maximum size: the log rotation
+// finds nothing to rotate, the next policy's growth is refused past the maximum, and the
+// incident is escalated once, naming the writer and every step tried. Nothing is changed.
+TEST(DiskScenario, UnfixableFillIsEscalatedWithTheWriterAndEveryStep) {
+  MEND_REQUIRE_ROOT();
+  TempDir dir;
+  LoopFs lfs(dir.path(), "xfs", "300M");
+  UserManager m;
+  const std::string unit = unique_name("filler") + ".service";
+  const std::string rotate = unique_name("rotate"), grow = unique_name("grow");
+  const std::string script = dir.path() + "/filler.py";
+  std::ofstream(script) << "import os, time\n"
+                           "fd = os.open('"
+                        << lfs.mnt()
+                        << "/data.bin', os.O_WRONLY | os.O_CREAT, 0o644)\n"
+                           "chunk = b'd' * (1 << 20)\n"
+                           "while True:\n"
+                           "    s = os.statvfs('"
+                        << lfs.mnt()
+                        << "')\n"
+                           "    if (s.f_blocks - s.f_bavail) * 100 >= 92 * s.f_blocks: break\n"
+                           "    os.write(fd, chunk)\n"
+                           "os.fsync(fd)\n"
+                           "time.sleep(3600)\n";
+  m.add_unit(unit, "[Service]\nExecStart=/usr/bin/python3 " + script + "\n");
+  const std::string policies = dir.path() + "/policies.d";
+  fs::create_directories(policies);
+  std::ofstream(policies + "/disk.yaml")
+      << "policies:\n"
+      << "  - name: " << rotate << "\n    match: {root_cause: fs_full, mounts: [" << lfs.mnt()
+      << "]}\n    mode: auto\n    actions:\n      - rotate_logs: {paths: [" << lfs.mnt()
+      << "/*.log], logrotate_configs: \"\"}\n"
+      << "    verify: {deadline: 20s, stable_for: 2s, unit_active: false, usage_below: 80%}\n"
+      << "    on_failure: rollback_then_next\n"
+      << "  - name: " << grow << "\n    match: {root_cause: fs_full, mounts: [" << lfs.mnt()
+      << "]}\n    mode: auto\n    allow_irreversible: true\n    actions:\n"
+      << "      - grow_volume: {step: 100M, max_size: 300M, reserve: 0}\n"
+      << "    verify: {deadline: 20s, stable_for: 2s, unit_active: false, usage_below: 80%}\n";
+  chmod((policies + "/disk.yaml").c_str(), 0644);
+  const auto image_before = fs::file_size(lfs.image());
+  TraceRunner agent({"--bus", "user", "--policies", policies, "--state-dir", dir.path() + "/state",
+                     "--sensors", "fs,units", "--fs-used-threshold", "80%"},
+                    false);
+  ASSERT_TRUE(agent.wait_ready()) << agent.err();
+  ASSERT_EQ(m.systemctl({"start", unit}).status, 0);
+  ASSERT_TRUE(wait_until([&] { return !policy_records(grow, kEscalated).empty(); }, 60s))
+      << agent.err();
+  std::this_thread::sleep_for(2s);
+  auto esc = policy_records(grow, kEscalated);
+  ASSERT_EQ(esc.size(), 1u);  // one page
+  EXPECT_TRUE(policy_records(rotate, kEscalated).empty());
+  const std::string msg = esc[0]["MESSAGE"];
+  EXPECT_EQ(esc[0]["PRIORITY"], "2");
+  EXPECT_EQ(esc[0].value("MEND_CULPRIT_UNIT", ""), unit) << msg;
+  EXPECT_NE(msg.find(rotate + "/rotate_logs"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("grow_volume"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("at or past the maximum"), std::string::npos) << msg;
+  EXPECT_EQ(fs::file_size(lfs.image()), image_before);
   EXPECT_EQ(agent.stop(), 0);
 }
