@@ -137,9 +137,12 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
       r.message = "Root cause: " + inc.root_cause.summary + "\n" + explain(inc, inc.first_fault_ns);
       emit(r);
     }
-    // One plan per incident, once its root cause has a policy.
-    if (executor.find(inc.id))
+    // One plan per incident, once its root cause has a policy; a running plan sees the
+    // incident grow (a victim that starts failing after the plan was chosen).
+    if (executor.find(inc.id)) {
+      executor.refresh(inc);
       return;
+    }
     const uint64_t now = monotonic_ns();
     const std::string impact = slo.impact(inc, now);
     PlanChoice choice = select_plan(inc, policies, impact);

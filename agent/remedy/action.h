@@ -31,6 +31,7 @@ struct ActionContext {
   std::string unit;  // the unit the plan targets (the culprit), when there is one
   std::string procfs = "/proc";
   std::string sysfs = "/sys";
+  std::string state_dir;  // mendd's own directory (staging); empty: none
   // The executor's protected-unit check, for actions that pick further units themselves.
   std::function<bool(const std::string&)> is_protected;
 };

@@ -181,6 +181,7 @@ void Executor::submit_prepared(PlanRun& r, uint64_t now) {
   ctx.unit = r.target;
   ctx.procfs = cfg_.procfs;
   ctx.sysfs = cfg_.sysfs;
+  ctx.state_dir = cfg_.state_dir;
   ctx.is_protected = [this](const std::string& u) { return guards_.is_protected(u); };
   if (r.mode == Mode::Approve && r.policy->ir.auto_after_successes > 0 &&
       guards_.successes(r.policy->ir, r.target) >= r.policy->ir.auto_after_successes) {
@@ -227,6 +228,20 @@ void Executor::submit_prepared(PlanRun& r, uint64_t now) {
     SPDLOG_INFO("Policy {} on {}: approval not needed after {} verified runs", r.policy->ir.name,
                 r.target, guards_.successes(r.policy->ir, r.target));
   apply(r, now);
+}
+
+void Executor::refresh(const Incident& inc) {
+  auto it = runs_.find(inc.id);
+  if (it == runs_.end() || it->second->state == RunState::Done)
+    return;
+  Incident& mine = it->second->incident;
+  Incident fresh = inc;
+  fresh.state = mine.state;
+  fresh.plan = mine.plan;
+  fresh.slo_impact = mine.slo_impact;
+  fresh.remediation_start_ns = mine.remediation_start_ns;
+  fresh.recovered_ns = mine.recovered_ns;
+  mine = std::move(fresh);  // in place: actions hold a pointer to it
 }
 
 Status Executor::approve(const std::string& id, uint64_t now) {

@@ -86,6 +86,9 @@ class Executor {
   const PlanRun& submit(const Incident& inc, const PlanChoice& plan, uint64_t now);
   Status approve(const std::string& incident_id, uint64_t now);
   Status deny(const std::string& incident_id, uint64_t now);
+  // The incident grew (new evidence, more affected units) while its plan waits or runs: the
+  // run's copy takes the new facts; what the executor owns (state, plan, timestamps) stays.
+  void refresh(const Incident& inc);
   // Advances verification windows and approval deadlines.
   void tick(uint64_t now);
   // At start: every plan the intent journal shows unfinished is rolled back and escalated.

@@ -175,3 +175,98 @@ TEST(DiskScenario, UnfixableFillIsEscalatedWithTheWriterAndEveryStep) {
   EXPECT_EQ(fs::file_size(lfs.image()), image_before);
   EXPECT_EQ(agent.stop(), 0);
 }
+
+// A noisy unit fills the disk with its log; a victim crash-loops on ENOSPC. The root cause is
+// the full disk with the noisy unit as culprit (not the victim's crash); the plan (approved
+// once the victim is looping) frees space first, then restarts only what is still failing.
+// The noisy unit keeps running.
+TEST(DiskScenario, EnospcCrashLoopGetsTheDiskFixedFirstThenTheVictimRestarted) {
+  MEND_REQUIRE_ROOT();
+  TempDir dir;
+  LoopFs lfs(dir.path(), "ext4", "64M");
+  UserManager m;
+  const std::string noisy = unique_name("noisy") + ".service";
+  const std::string victim = unique_name("victim") + ".service";
+  const std::string policy = unique_name("enospc");
+  const std::string writer = dir.path() + "/noisy.py";
+  std::ofstream(writer)
+      << "import os, time\n"
+         "fd = os.open('"
+      << lfs.mnt()
+      << "/noisy.log', os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)\n"
+         "line = b'noise ' + b'n' * 200 + b'\\n'\n"
+         "while True:\n"
+         "    try:\n"
+         "        os.write(fd, line * 256)\n"
+         "    except OSError:\n"
+         "        break\n"
+         "time.sleep(3600)  # a burst that filled the disk; the file stays open\n";
+  const std::string state = dir.path() + "/victim.py";
+  std::ofstream(state) << "import os, sys, time\n"
+                          "try:\n"
+                          "    with open('"
+                       << lfs.mnt()
+                       << "/victim.state', 'wb') as f:\n"
+                          "        f.write(b's' * (4 << 20)); f.flush(); os.fsync(f.fileno())\n"
+                          "except OSError as e:\n"
+                          "    print('cannot write state:', e); sys.exit(1)\n"
+                          "time.sleep(3600)\n";
+  m.add_unit(noisy, "[Service]\nExecStart=/usr/bin/python3 " + writer + "\n");
+  m.add_unit(victim, "[Unit]\nStartLimitBurst=1000\n[Service]\nExecStart=/usr/bin/python3 " +
+                         state + "\nRestart=on-failure\nRestartSec=2s\n");
+  const std::string policies = dir.path() + "/policies.d";
+  fs::create_directories(policies);
+  std::ofstream(policies + "/enospc.yaml")
+      << "policies:\n  - name: " << policy << "\n    match: {root_cause: fs_full, mounts: ["
+      << lfs.mnt() << "]}\n    mode: approve\n    actions:\n      - rotate_logs: {paths: ["
+      << lfs.mnt() << "/*.log], keep: 2, logrotate_configs: \"\"}\n"
+      << "      - restart_unit: {which: failed, timeout: 20s}\n"
+      << "    verify: {deadline: 30s, stable_for: 3s, unit_active: false, usage_below: 50%}\n";
+  chmod((policies + "/enospc.yaml").c_str(), 0644);
+  const std::string sock = dir.path() + "/ctl.sock";
+  TraceRunner agent(
+      {"--bus", "user", "--policies", policies, "--state-dir", dir.path() + "/state", "--sensors",
+       "fs,units", "--fs-used-threshold", "95%", "--control-socket", sock},
+      false);
+  ASSERT_TRUE(agent.wait_ready()) << agent.err();
+  ASSERT_EQ(m.systemctl({"start", noisy}).status, 0);
+  // Full: the noisy writer gets ENOSPC; then the victim starts and crash-loops.
+  ASSERT_TRUE(wait_until([&] { return used_pct(lfs.mnt()) > 99; }, 30s));
+  ASSERT_EQ(m.systemctl({"start", "--no-block", victim}).status, 0);
+  ASSERT_TRUE(wait_until([&] { return std::stoi("0" + m.show(victim, "NRestarts")) >= 2; }, 30s));
+  std::string id;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto j = nlohmann::json::parse(
+            run({MENDCTL_PATH, "--socket", sock, "incidents", "-o", "json"}).out, nullptr, false);
+        if (j.is_array())
+          for (const auto& i : j)
+            if (i.value("awaiting_approval", false))
+              id = i["id"];
+        return !id.empty();
+      },
+      20s))
+      << agent.err();
+  ASSERT_EQ(run({MENDCTL_PATH, "--socket", sock, "approve", id}).status, 0);
+  ASSERT_TRUE(wait_until([&] { return !policy_records(policy, kVerified).empty(); }, 90s))
+      << agent.err();
+  auto v = policy_records(policy, kVerified).at(0);
+  EXPECT_EQ(v["MEND_ROOT_CAUSE"], "fs_full");
+  EXPECT_EQ(v.value("MEND_CULPRIT_UNIT", ""), noisy) << v.dump();
+  EXPECT_EQ(m.show(victim, "ActiveState"), "active");
+  EXPECT_EQ(m.show(noisy, "ActiveState"), "active");
+  EXPECT_EQ(m.show(noisy, "NRestarts"), "0");  // the culprit was not restarted
+  // The order of the plan: the disk first, then the restart.
+  std::vector<std::string> order;
+  for (const auto& r : policy_records(policy, "14b7cdd70abd4e548e11a28f87926cf0"))
+    if (!r.value("MEND_ACTION", "").empty())  // (the first record is the approval request)
+      order.push_back(r["MEND_ACTION"]);
+  EXPECT_EQ(order, (std::vector<std::string>{"rotate_logs", "restart_unit"}));
+  std::string restarted;
+  for (const auto& r : policy_records(policy, "666e06a737c04222b04538ba13cb14b8"))
+    if (r.value("MEND_ACTION", "") == "restart_unit")
+      restarted = r["MESSAGE"];
+  EXPECT_NE(restarted.find("restart " + victim), std::string::npos) << restarted;
+  EXPECT_EQ(restarted.find(noisy), std::string::npos) << restarted;
+  EXPECT_EQ(agent.stop(), 0);
+}

@@ -28,7 +28,9 @@ class RestartUnitAction final : public Action {
     for (const auto& u : units_)
       who += (who.empty() ? "" : ", ") + u;
     if (who.empty())
-      who = which_ == "failed" ? "the incident's failed units" : ctx_.unit;
+      who = which_ != "failed" ? ctx_.unit
+            : checked_         ? "nothing (no unit of the incident is failing)"
+                               : "the incident's failed units";
     return "restart " + who + " (wait up to " + std::to_string(timeout_ns_ / 1000000000ull) +
            " s for each job)";
   }
@@ -59,13 +61,12 @@ class RestartUnitAction final : public Action {
       if (st.ok() && *st != "active" && *st != "reloading" && units_.size() < kMaxUnits)
         units_.push_back(u);
     }
-    if (units_.empty())
-      return Error{"restart_unit: no unit of the incident is failing"};
+    checked_ = true;  // nothing failing (any more): nothing to restart, not an error
     return {};
   }
 
   Status apply() override {
-    if (units_.empty())
+    if (units_.empty() && !checked_)
       if (auto st = check(); !st.ok())
         return st;
     for (const auto& u : units_) {
@@ -79,6 +80,8 @@ class RestartUnitAction final : public Action {
   }
 
   Result<bool> verify() override {
+    if (which_ == "failed" && units_.empty())
+      return true;
     for (const auto& u : units_.empty() ? std::vector<std::string>{ctx_.unit} : units_) {
       auto st = ctx_.units->active_state(u);
       if (!st.ok())
@@ -98,6 +101,7 @@ class RestartUnitAction final : public Action {
   uint64_t timeout_ns_;
   std::string which_;
   std::vector<std::string> units_;
+  bool checked_ = false;
 };
 
 ActionSpec spec() {

@@ -299,25 +299,72 @@ class RotateLogsAction final : public Action {
     }
     // copytruncate: the block-aligned prefix, collapsed out of the live file.
     const uint64_t blk = st.st_blksize > 0 ? static_cast<uint64_t>(st.st_blksize) : 4096;
-    const uint64_t len = static_cast<uint64_t>(st.st_size) / blk * blk;
+    uint64_t len = static_cast<uint64_t>(st.st_size) / blk * blk;
+    if (len == static_cast<uint64_t>(st.st_size) && len > 0)
+      len -= blk;  // a collapse may not reach the end of the file: the last block stays live
     if (len == 0)
       return Error{"smaller than one block"};
     auto out = open_beneath(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, st.st_mode & 0666);
-    if (!out.ok())
-      return out.error();
-    if (auto c = copy_prefix(live.get(), out->get(), len, compress_); !c.ok()) {
-      unlinkat(dfd, tmp.c_str(), 0);
-      return c;
+    Status copied = out.ok() ? copy_prefix(live.get(), out->get(), len, compress_) : out.error();
+    if (copied.ok())
+      return cut_and_publish(t, dfd, live.get(), len, out->get(), tmp);
+    unlinkat(dfd, tmp.c_str(), 0);
+    // No room on the full filesystem even for the compressed copy (a writer running as root
+    // took the reserved blocks too): stage the copy in the state directory, cut, then move it
+    // in. The rotated bytes are on disk somewhere at every moment.
+    if (ctx_.state_dir.empty())
+      return copied;
+    const std::string staged = ctx_.state_dir + "/rotate-" + std::to_string(getpid()) + "-" +
+                               std::to_string(st.st_ino) + ".part";
+    Fd sfd(::open(staged.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (sfd.get() < 0)
+      return Error{copied.error().message + "; no staging either: " + std::strerror(errno)};
+    if (auto c = copy_prefix(live.get(), sfd.get(), len, compress_); !c.ok()) {
+      unlink(staged.c_str());
+      return Error{copied.error().message + "; staging failed too: " + c.error().message};
     }
-    if (fallocate(live.get(), FALLOC_FL_COLLAPSE_RANGE, 0, static_cast<off_t>(len)) != 0) {
-      const int e = errno;
+    if (Status cut = collapse(live.get(), len); !cut.ok()) {
+      unlink(staged.c_str());
+      return cut;
+    }
+    // Space is free now: the staged copy goes next to the log.
+    struct stat sst {};
+    fstat(sfd.get(), &sst);
+    auto in_dir =
+        open_beneath(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, st.st_mode & 0666);
+    Status moved = in_dir.ok() ? copy_prefix(sfd.get(), in_dir->get(),
+                                             static_cast<uint64_t>(sst.st_size), false)
+                               : in_dir.error();
+    if (!moved.ok() || renameat(dfd, tmp.c_str(), dfd, rotated_name(t.name, 1).c_str()) != 0) {
       unlinkat(dfd, tmp.c_str(), 0);
+      ++rotated_;  // the live file was cut: space is free, the old part is kept in staging
+      return Error{"rotated, but the rotated part stays at " + staged + " (" +
+                   (moved.ok() ? std::strerror(errno) : moved.error().message) + ")"};
+    }
+    unlink(staged.c_str());
+    ++rotated_;
+    freed_ += len - std::min<uint64_t>(len, static_cast<uint64_t>(sst.st_size));
+    return {};
+  }
+
+  static Status collapse(int live, uint64_t len) {
+    if (fallocate(live, FALLOC_FL_COLLAPSE_RANGE, 0, static_cast<off_t>(len)) != 0) {
+      const int e = errno;
       return Error{std::string("cannot cut the rotated part out of the live file (") +
                        std::strerror(e) + "; this filesystem needs method: reload)",
                    e};
     }
+    return {};
+  }
+
+  Status cut_and_publish(const Target& t, int dfd, int live, uint64_t len, int out,
+                         const std::string& tmp) {
+    if (Status cut = collapse(live, len); !cut.ok()) {
+      unlinkat(dfd, tmp.c_str(), 0);
+      return cut;
+    }
     struct stat ost {};
-    fstat(out->get(), &ost);
+    fstat(out, &ost);
     if (renameat(dfd, tmp.c_str(), dfd, rotated_name(t.name, 1).c_str()) != 0)
       return Error::from_errno("rename", errno);
     ++rotated_;
