@@ -21,15 +21,17 @@
 #include "sensors/mounts.h"
 #include "sensors/sensor_hub.h"
 #include "sinks/journal.h"
+#include "sinks/metrics.h"
 #include "systemd/systemd_bus.h"
 
 namespace mend {
 
 namespace {
 
-void emit(const Record& r) {
+void emit(const Record& r, Metrics& metrics) {
   if (auto st = journal_send(r); !st.ok())
     SPDLOG_WARN("{}", st.error().message);
+  metrics.observe(r);
   SPDLOG_INFO("[{}] {}: {}", record_kind_name(r.kind), r.incident_id, r.message);
 }
 
@@ -94,8 +96,18 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
     if (auto st = ops.connect(monotonic_ns(), ignored); !st.ok())
       SPDLOG_WARN("Unit operations unavailable: {}", st.error().message);
 
+  Metrics metrics;
+  if (!cfg.metrics.listen.empty()) {
+    if (auto st = metrics.listen(cfg.metrics.listen); !st.ok()) {
+      SPDLOG_ERROR("{}", st.error().message);
+      return 1;
+    }
+    SPDLOG_INFO("Metrics on http://{}/metrics", cfg.metrics.listen);
+  }
+  auto emit_record = [&](const Record& r) { emit(r, metrics); };
+
   LiveProbe probe(ops);
-  Executor executor(executor_config(cfg), ops, probe, emit);
+  Executor executor(executor_config(cfg), ops, probe, emit_record);
   if (auto st = executor.guardrails().load(monotonic_ns()); !st.ok())
     SPDLOG_WARN("{}", st.error().message);
   if (auto st = executor.recover(monotonic_ns()); !st.ok())
@@ -124,9 +136,11 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
       r.priority = 5;
       r.incident_id = inc.id;
       r.message = "Incident opened";
-      emit(r);
+      emit_record(r);
     }
     if (it->second != inc.root_cause.kind) {
+      if (it->second.empty())
+        metrics.incident_opened(inc.root_cause.kind);
       it->second = inc.root_cause.kind;
       Record r;
       r.kind = RecordKind::RootCause;
@@ -135,7 +149,7 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
       r.root_cause = inc.root_cause.kind;
       r.unit = inc.root_cause.culprit_unit;
       r.message = "Root cause: " + inc.root_cause.summary + "\n" + explain(inc, inc.first_fault_ns);
-      emit(r);
+      emit_record(r);
     }
     // One plan per incident, once its root cause has a policy; a running plan sees the
     // incident grow (a victim that starts failing after the plan was chosen).
@@ -227,6 +241,15 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
         correlator.advance(now);
         executor.tick(now);
         slo.save(now);
+        if (!cfg.metrics.listen.empty()) {
+          metrics.set_sensor_stats(hub.stats());
+          size_t pending = 0;
+          for (const auto* r : executor.runs())
+            pending += r->state == RunState::AwaitingApproval;
+          metrics.set_approvals_pending(pending);
+          for (const auto& s : slo.status(now))
+            metrics.set_error_budget(s.unit, s.budget_remaining);
+        }
         if (ops.connected()) {
           std::vector<Event> drained;  // the ops connection's own signals: not needed
           (void)ops.process(now, drained);

@@ -363,7 +363,20 @@ class Loader {
              {"control", [&](const YAML::Node& v) { control(v, c.control); }},
              {"executor", [&](const YAML::Node& v) { executor(v, c.executor); }},
              {"correlation", [&](const YAML::Node& v) { correlation(v, c.correlation); }},
-             {"slo", [&](const YAML::Node& v) { slos(v, c.slos); }}});
+             {"slo", [&](const YAML::Node& v) { slos(v, c.slos); }},
+             {"metrics", [&](const YAML::Node& v) {
+                mapping(v, "metrics", {{"listen", [&](const YAML::Node& l) {
+                                          c.metrics.listen = scalar(l, "metrics.listen");
+                                          const auto colon = c.metrics.listen.rfind(':');
+                                          if (colon == std::string::npos || colon == 0 ||
+                                              colon + 1 == c.metrics.listen.size() ||
+                                              c.metrics.listen.find_first_not_of(
+                                                  "0123456789", colon + 1) != std::string::npos)
+                                            fail(l,
+                                                 "metrics.listen: expected HOST:PORT, e.g. "
+                                                 "127.0.0.1:9464");
+                                        }}});
+              }}});
     return c;
   }
 

@@ -18,6 +18,7 @@ struct AgentConfig {
   ExecutorSettings executor;
   CorrelationSettings correlation;
   std::vector<SloObjective> slos;
+  MetricsSettings metrics;
 };
 
 Result<AgentConfig> load_agent_config(const std::string& path);

@@ -92,7 +92,8 @@ const PlanRun* Executor::find(const std::string& id) const {
 }
 
 void Executor::record(RecordKind k, int prio, const PlanRun& r, const std::string& msg,
-                      const std::string& action, const std::string& result) {
+                      const std::string& action, const std::string& result,
+                      const std::map<std::string, std::string>& extra) {
   Record rec;
   rec.kind = k;
   rec.priority = prio;
@@ -105,6 +106,8 @@ void Executor::record(RecordKind k, int prio, const PlanRun& r, const std::strin
   rec.unit = r.target;
   if (!r.incident.root_cause.culprit_unit.empty())
     rec.extra["culprit_unit"] = r.incident.root_cause.culprit_unit;
+  for (const auto& [k, v] : extra)
+    rec.extra[k] = v;
   if (records_)
     records_(rec);
 }
@@ -341,7 +344,7 @@ void Executor::tick(uint64_t now) {
         record(RecordKind::Verified, 6, r,
                "Recovery verified: " + r.incident.root_cause.summary + " fixed by policy " +
                    r.policy->ir.name,
-               "", "verified");
+               "", "verified", {{"mttr_ms", std::to_string(r.incident.mttr_ms())}});
         guards_.succeeded(r.policy->ir, r.target);
         finish(r, Outcome::Verified, "verified", now);
         r.incident.state = IncidentState::Resolved;

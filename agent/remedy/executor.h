@@ -117,7 +117,8 @@ class Executor {
   PlanRun& start_run(const Incident& inc, const PlanChoice& plan, uint64_t now);
   void submit_prepared(PlanRun& r, uint64_t now);
   void record(RecordKind k, int prio, const PlanRun& r, const std::string& msg,
-              const std::string& action = "", const std::string& result = "");
+              const std::string& action = "", const std::string& result = "",
+              const std::map<std::string, std::string>& extra = {});
   void notify(const PlanRun& r);
 
   ExecutorConfig cfg_;

@@ -36,6 +36,10 @@ struct CorrelationSettings {
   uint64_t reorder_ns = 500000000ull;
 };
 
+struct MetricsSettings {
+  std::string listen;  // "127.0.0.1:9464"; empty: no metrics endpoint
+};
+
 // A per-unit availability objective: the unit is "up" unless failed or restarting.
 struct SloObjective {
   std::string unit;

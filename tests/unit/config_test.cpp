@@ -69,6 +69,7 @@ executor:
   shutdown_grace: 20s
   notify: {command: [/usr/local/bin/page, --team, sre], timeout: 5s}
 correlation: {window: 2m, quiet: 5m, reorder: 1s}
+metrics: {listen: "127.0.0.1:9464"}
 slo:
   - {unit: web.service, objective: 99.9%, window: 30d}
   - {unit: api.service, objective: "99.5"}
@@ -92,6 +93,7 @@ slo:
   EXPECT_DOUBLE_EQ(c->slos[0].objective, 0.999);
   EXPECT_EQ(c->slos[0].window_ns, 30ull * 86400000000000ull);
   EXPECT_DOUBLE_EQ(c->slos[1].objective, 0.995);
+  EXPECT_EQ(c->metrics.listen, "127.0.0.1:9464");
 }
 
 struct Bad {
@@ -131,7 +133,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Bad{"slo:\n  - {unit: a.service, objective: 99%}\n  - {unit: a.service, "
                           "objective: 98%}\n",
                           "3:5", "two objectives"},
-                      Bad{"control: {socket: run/mend.sock}\n", "1:19", "absolute path"}));
+                      Bad{"control: {socket: run/mend.sock}\n", "1:19", "absolute path"},
+                      Bad{"metrics: {listen: localhost}\n", "1:19", "HOST:PORT"}));
 
 // The example shipped as /etc/mend/mend.yaml parses, and its values are the defaults.
 TEST(Config, ShippedExampleIsValidAndShowsTheDefaults) {
