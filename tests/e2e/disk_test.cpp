@@ -270,3 +270,50 @@ TEST(DiskScenario, EnospcCrashLoopGetsTheDiskFixedFirstThenTheVictimRestarted) {
   EXPECT_EQ(restarted.find(noisy), std::string::npos) << restarted;
   EXPECT_EQ(agent.stop(), 0);
 }
+
+// Data fills an XFS loop volume with room to grow: grow_volume takes it one step (within the
+// maximum), the new size is visible, usage falls under the target, and the fix is verified.
+TEST(DiskScenario, DataFillOnXfsIsGrownWithinItsBounds) {
+  MEND_REQUIRE_ROOT();
+  TempDir dir;
+  LoopFs lfs(dir.path(), "xfs", "300M");
+  UserManager m;
+  const std::string unit = unique_name("data") + ".service";
+  const std::string grow = unique_name("grow");
+  const std::string script = dir.path() + "/filler.py";
+  std::ofstream(script) << "import os, time\n"
+                           "fd = os.open('"
+                        << lfs.mnt()
+                        << "/data.bin', os.O_WRONLY | os.O_CREAT, 0o644)\n"
+                           "chunk = b'd' * (1 << 20)\n"
+                           "while True:\n"
+                           "    s = os.statvfs('"
+                        << lfs.mnt()
+                        << "')\n"
+                           "    if (s.f_blocks - s.f_bavail) * 100 >= 90 * s.f_blocks: break\n"
+                           "    os.write(fd, chunk)\n"
+                           "os.fsync(fd)\n"
+                           "time.sleep(3600)\n";
+  m.add_unit(unit, "[Service]\nExecStart=/usr/bin/python3 " + script + "\n");
+  const std::string policies = dir.path() + "/policies.d";
+  fs::create_directories(policies);
+  std::ofstream(policies + "/grow.yaml")
+      << "policies:\n  - name: " << grow << "\n    match: {root_cause: fs_full, mounts: ["
+      << lfs.mnt() << "]}\n    mode: auto\n    allow_irreversible: true\n    actions:\n"
+      << "      - grow_volume: {step: 300M, max_size: 1G, reserve: 1G}\n"
+      << "    verify: {deadline: 30s, stable_for: 2s, unit_active: false, usage_below: 60%}\n";
+  chmod((policies + "/grow.yaml").c_str(), 0644);
+  TraceRunner agent({"--bus", "user", "--policies", policies, "--state-dir", dir.path() + "/state",
+                     "--sensors", "fs,units", "--fs-used-threshold", "85%"},
+                    false);
+  ASSERT_TRUE(agent.wait_ready()) << agent.err();
+  ASSERT_EQ(m.systemctl({"start", unit}).status, 0);
+  ASSERT_TRUE(wait_until([&] { return !policy_records(grow, kVerified).empty(); }, 60s))
+      << agent.err();
+  EXPECT_EQ(fs::file_size(lfs.image()), 600u << 20);  // one step, 300M -> 600M
+  EXPECT_LT(used_pct(lfs.mnt()), 60);
+  auto v = policy_records(grow, kVerified).at(0);
+  EXPECT_EQ(v.value("MEND_CULPRIT_UNIT", ""), unit);
+  EXPECT_GE(std::stoll(v.value("MEND_MTTR_MS", "-1")), 0);
+  EXPECT_EQ(agent.stop(), 0);
+}

@@ -124,3 +124,38 @@ TEST(Scenario, ReloadWithABrokenPolicyKeepsThePreviousOne) {
   EXPECT_EQ(s.memory_max(), 100u << 20);
   EXPECT_EQ(agent.stop(), 0);
 }
+
+// SIGHUP with a broken mend.yaml: refused whole with file:line:column; the previous
+// configuration and policies stay in force and still fix the fault.
+TEST(Scenario, ReloadWithABrokenConfigKeepsThePreviousOne) {
+  MEND_REQUIRE_ROOT();
+  OomScenario s("200M", "40s");
+  const std::string config = s.dir.path() + "/mend.yaml";
+  std::ofstream(config) << "executor:\n  approval_timeout: 10m\n";
+  TraceRunner agent(s.args({"--config", config}), false);
+  ASSERT_TRUE(agent.wait_ready()) << agent.err();
+  std::ofstream(config) << "executor:\n  max_concurrent: lots\n";
+  const std::string pid = run({"pgrep", "-n", "-x", "mendd"}).out;
+  ASSERT_EQ(run({"kill", "-HUP", pid.substr(0, pid.find('\n'))}).status, 0);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return agent.err().find("Reload refused, keeping the previous configuration") !=
+               std::string::npos;
+      },
+      10s))
+      << agent.err();
+  EXPECT_NE(agent.err().find("mend.yaml:2:19"), std::string::npos) << agent.err();
+  ASSERT_EQ(s.m.systemctl({"start", "--no-block", s.unit}).status, 0);
+  ASSERT_TRUE(wait_until([&] { return !records(s.unit, kVerified).empty(); }, 60s)) << agent.err();
+  EXPECT_EQ(s.memory_max(), 100u << 20);
+  // A good file is taken.
+  std::ofstream(config) << "executor:\n  max_actions_per_hour: 3\n";
+  ASSERT_EQ(run({"kill", "-HUP", pid.substr(0, pid.find('\n'))}).status, 0);
+  ASSERT_TRUE(wait_until(
+      [&] { return agent.err().find("Reloaded mend.yaml and 1 policies") != std::string::npos; },
+      10s))
+      << agent.err();
+  auto st = nlohmann::json::parse(s.mendctl({"status", "-o", "json"}).out);
+  EXPECT_EQ(st["budget"]["max_per_hour"], 3);
+  EXPECT_EQ(agent.stop(), 0);
+}
