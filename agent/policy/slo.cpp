@@ -1,5 +1,7 @@
 #include "slo.h"
 
+#include "state_file.h"
+
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <time.h>
@@ -17,13 +19,6 @@ namespace {
 constexpr uint64_t kShortWindow = 300000000000ull;  // 5 min
 constexpr size_t kMaxIntervals = 10000;             // per unit; older ones are merged
 
-int64_t wall_offset_ns() {
-  timespec m{}, r{};
-  clock_gettime(CLOCK_MONOTONIC, &m);
-  clock_gettime(CLOCK_REALTIME, &r);
-  return (static_cast<int64_t>(r.tv_sec) - m.tv_sec) * 1000000000ll + (r.tv_nsec - m.tv_nsec);
-}
-
 bool is_bad(const UnitState& u) {
   return u.active_state == "failed" || u.sub_state == "auto-restart";
 }
@@ -39,7 +34,7 @@ bool is_good(const UnitState& u) {
 SloTracker::SloTracker(std::vector<SloObjective> objectives, std::string state_file)
     : objectives_(std::move(objectives)),
       state_file_(std::move(state_file)),
-      offset_ns_(wall_offset_ns()) {}
+      offset_ns_(realtime_offset_ns()) {}
 
 void SloTracker::configure(std::vector<SloObjective> objectives) {
   objectives_ = std::move(objectives);
@@ -185,15 +180,8 @@ void SloTracker::save(uint64_t now, uint64_t min_interval) {
       if (iv.end == 0 || iv.end > horizon)
         a.push_back({iv.start, iv.end});
   }
-  const std::string tmp = state_file_ + ".tmp", body = j.dump() + "\n";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  bool ok = fd >= 0 && write(fd, body.data(), body.size()) == static_cast<ssize_t>(body.size()) &&
-            fsync(fd) == 0;
-  if (fd >= 0)
-    close(fd);
-  ok = ok && rename(tmp.c_str(), state_file_.c_str()) == 0;
-  if (!ok) {
-    SPDLOG_WARN("Failed to save the SLO history to {}: {}", state_file_, std::strerror(errno));
+  if (auto st = write_file_atomic(state_file_, j.dump() + "\n"); !st.ok()) {
+    SPDLOG_WARN("Failed to save the SLO history: {}", st.error().message);
     return;
   }
   dirty_ = false;

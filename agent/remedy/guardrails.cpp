@@ -1,5 +1,7 @@
 #include "guardrails.h"
 
+#include "../policy/state_file.h"
+
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <spdlog/spdlog.h>
@@ -17,12 +19,6 @@ constexpr uint64_t kHour = 3600000000000ull;
 constexpr uint64_t kMaxHistory = 31 * 24 * kHour;  // longer than any policy's `per`
 
 // Monotonic time (what the executor passes in) to wall-clock time (what survives a reboot).
-int64_t wall_offset_ns() {
-  timespec m{}, r{};
-  clock_gettime(CLOCK_MONOTONIC, &m);
-  clock_gettime(CLOCK_REALTIME, &r);
-  return (static_cast<int64_t>(r.tv_sec) - m.tv_sec) * 1000000000ll + (r.tv_nsec - m.tv_nsec);
-}
 
 std::string key(const PolicyIR& p, const std::string& target) {
   return p.name + "|" + target;
@@ -30,7 +26,8 @@ std::string key(const PolicyIR& p, const std::string& target) {
 
 }  // namespace
 
-Guardrails::Guardrails(GuardrailConfig cfg) : cfg_(std::move(cfg)), offset_ns_(wall_offset_ns()) {}
+Guardrails::Guardrails(GuardrailConfig cfg)
+    : cfg_(std::move(cfg)), offset_ns_(realtime_offset_ns()) {}
 
 uint64_t Guardrails::age(int64_t wall, uint64_t now) const {
   const int64_t a = static_cast<int64_t>(now) + offset_ns_ - wall;
@@ -82,18 +79,8 @@ void Guardrails::save() const {
       a.push_back(t);
   }
   j["successes"] = successes_;
-  // Written whole to a temporary file, synced, then renamed over the old one.
-  const std::string tmp = cfg_.state_file + ".tmp";
-  const std::string body = j.dump() + "\n";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  bool ok = fd >= 0 && write(fd, body.data(), body.size()) == static_cast<ssize_t>(body.size()) &&
-            fsync(fd) == 0;
-  if (fd >= 0)
-    close(fd);
-  ok = ok && rename(tmp.c_str(), cfg_.state_file.c_str()) == 0;
-  if (!ok)
-    SPDLOG_WARN("Failed to save the guardrail history to {}: {}", cfg_.state_file,
-                std::strerror(errno));
+  if (auto st = write_file_atomic(cfg_.state_file, j.dump() + "\n"); !st.ok())
+    SPDLOG_WARN("Failed to save the guardrail history: {}", st.error().message);
 }
 
 void Guardrails::reconfigure(GuardrailConfig cfg) {
