@@ -31,20 +31,6 @@ std::string slurp(const std::string& p) {
   return s.str();
 }
 
-// Records with one MESSAGE_ID written for one policy (unique per run).
-std::vector<nlohmann::json> policy_records(const std::string& policy, const std::string& id) {
-  auto r =
-      run({"journalctl", "-o", "json", "--no-pager", "MEND_POLICY=" + policy, "MESSAGE_ID=" + id});
-  std::vector<nlohmann::json> out;
-  std::istringstream in(r.out);
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded())
-      out.push_back(j);
-  }
-  return out;
-}
-
 double used_pct(const std::string& mnt) {
   struct statvfs sv {};
   statvfs(mnt.c_str(), &sv);

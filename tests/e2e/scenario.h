@@ -94,4 +94,19 @@ struct OomScenario {
   }
 };
 
+// Records with one MESSAGE_ID written for one policy (unique per run).
+inline std::vector<nlohmann::json> policy_records(const std::string& policy,
+                                                  const std::string& id) {
+  auto r =
+      run({"journalctl", "-o", "json", "--no-pager", "MEND_POLICY=" + policy, "MESSAGE_ID=" + id});
+  std::vector<nlohmann::json> out;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded())
+      out.push_back(j);
+  }
+  return out;
+}
+
 }  // namespace mend::test
