@@ -3,6 +3,7 @@
 // explanation, the fix and its proof, the journald records. Everything it starts (manager,
 // journald if none ran, units, cgroups, mendd) is removed when it ends, also on Ctrl-C.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>

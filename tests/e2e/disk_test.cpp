@@ -303,3 +303,57 @@ TEST(DiskScenario, DataFillOnXfsIsGrownWithinItsBounds) {
   EXPECT_GE(std::stoll(v.value("MEND_MTTR_MS", "-1")), 0);
   EXPECT_EQ(agent.stop(), 0);
 }
+
+// A data volume filling steadily, still far from any threshold: time-to-full falls under the
+// horizon (fs_filling), and the volume is grown before it is full (scenario 5 of the suite).
+TEST(DiskScenario, FillingVolumeIsGrownBeforeItIsFull) {
+  MEND_REQUIRE_ROOT();
+  TempDir dir;
+  LoopFs lfs(dir.path(), "xfs", "300M");
+  UserManager m;
+  const std::string unit = unique_name("ingest") + ".service";
+  const std::string grow = unique_name("grow-early");
+  const std::string script = dir.path() + "/ingest.py";
+  // 8 MB/s until 95% used, then it stops: without mend the volume ends up nearly full.
+  std::ofstream(script) << "import os, time\n"
+                           "fd = os.open('"
+                        << lfs.mnt()
+                        << "/ingest.bin', os.O_WRONLY | os.O_CREAT, 0o644)\n"
+                           "chunk = b'i' * (1 << 20)\n"
+                           "while True:\n"
+                           "    s = os.statvfs('"
+                        << lfs.mnt()
+                        << "')\n"
+                           "    if (s.f_blocks - s.f_bavail) * 100 >= 95 * s.f_blocks: break\n"
+                           "    os.write(fd, chunk); os.fsync(fd)\n"
+                           "    time.sleep(0.125)\n"
+                           "time.sleep(3600)\n";
+  m.add_unit(unit, "[Service]\nExecStart=/usr/bin/python3 " + script + "\n");
+  const std::string policies = dir.path() + "/policies.d";
+  fs::create_directories(policies);
+  std::ofstream(policies + "/grow.yaml")
+      << "policies:\n  - name: " << grow << "\n    match: {root_cause: fs_filling, mounts: ["
+      << lfs.mnt() << "], min_confidence: 0.6}\n    mode: auto\n    allow_irreversible: true\n    actions:\n"
+      << "      - grow_volume: {step: 600M, max_size: 1G, reserve: 1G}\n"
+      << "    verify: {deadline: 30s, stable_for: 2s, unit_active: false, usage_below: 90%}\n";
+  chmod((policies + "/grow.yaml").c_str(), 0644);
+  TraceRunner agent({"--bus", "user", "--policies", policies, "--state-dir", dir.path() + "/state",
+                     "--sensors", "fs,units", "--fs-used-threshold", "95%", "--fs-horizon", "40s"},
+                    false);
+  ASSERT_TRUE(agent.wait_ready()) << agent.err();
+  ASSERT_EQ(m.systemctl({"start", unit}).status, 0);
+  double peak = 0;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        peak = std::max(peak, used_pct(lfs.mnt()));
+        return !policy_records(grow, kVerified).empty();
+      },
+      60s))
+      << agent.err();
+  auto v = policy_records(grow, kVerified).at(0);
+  EXPECT_EQ(v["MEND_ROOT_CAUSE"], "fs_filling");
+  EXPECT_EQ(v.value("MEND_CULPRIT_UNIT", ""), unit);
+  EXPECT_EQ(fs::file_size(lfs.image()), 900u << 20);
+  EXPECT_LT(peak, 95) << "grown only after the volume was (nearly) full";
+  EXPECT_EQ(agent.stop(), 0);
+}
