@@ -333,7 +333,8 @@ TEST(DiskScenario, FillingVolumeIsGrownBeforeItIsFull) {
   fs::create_directories(policies);
   std::ofstream(policies + "/grow.yaml")
       << "policies:\n  - name: " << grow << "\n    match: {root_cause: fs_filling, mounts: ["
-      << lfs.mnt() << "], min_confidence: 0.6}\n    mode: auto\n    allow_irreversible: true\n    actions:\n"
+      << lfs.mnt()
+      << "], min_confidence: 0.6}\n    mode: auto\n    allow_irreversible: true\n    actions:\n"
       << "      - grow_volume: {step: 600M, max_size: 1G, reserve: 1G}\n"
       << "    verify: {deadline: 30s, stable_for: 2s, unit_active: false, usage_below: 90%}\n";
   chmod((policies + "/grow.yaml").c_str(), 0644);
