@@ -321,6 +321,7 @@ void Executor::apply(PlanRun& r, uint64_t now) {
   }
   r.state = RunState::Verifying;
   r.applied_ns = now;
+  r.window_from_ns = now;
   r.stable_since_ns = 0;
   r.deadline_ns = now + r.policy->ir.verify.deadline_ns;
 }
@@ -335,7 +336,10 @@ void Executor::tick(uint64_t now) {
     if (r.state != RunState::Verifying)
       continue;
     std::string why;
-    auto ok = probe_.holds(r.policy->ir.verify, r.incident, r.target, r.applied_ns, why);
+    // Failures and OOM kills count from the start of the current stabilisation attempt: one
+    // that happened before (a death of the instance the fix replaced, read late) resets the
+    // window once; a unit that keeps failing never gets a full window and the deadline passes.
+    auto ok = probe_.holds(r.policy->ir.verify, r.incident, r.target, r.window_from_ns, why);
     if (ok.ok() && *ok) {
       if (r.stable_since_ns == 0)
         r.stable_since_ns = now;
@@ -352,6 +356,7 @@ void Executor::tick(uint64_t now) {
       continue;
     }
     r.stable_since_ns = 0;
+    r.window_from_ns = now;
     if (now >= r.deadline_ns) {
       const std::string reason =
           "verification failed within the deadline: " + (ok.ok() ? why : ok.error().message);

@@ -76,6 +76,7 @@ struct PlanRun {
   std::set<std::string> tried_policies;
   std::vector<StepLog> earlier_steps;
   uint64_t applied_ns = 0, stable_since_ns = 0, deadline_ns = 0, approval_deadline_ns = 0;
+  uint64_t window_from_ns = 0;  // failures after this break the stabilisation window
 };
 
 class Executor {

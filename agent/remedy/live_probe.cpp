@@ -64,7 +64,9 @@ Result<bool> LiveProbe::holds(const VerifyIR& v, const Incident& inc, const std:
       return false;
     }
     auto it = io_.find(d->second);
-    if (it == io_.end() || it->second.ts_ns <= since) {
+    // The latest report since the fix began (reports come only while stalled and once on
+    // clearing, so not "since the current window").
+    if (it == io_.end() || it->second.ts_ns <= inc.remediation_start_ns) {
       why = "no latency report for " + d->second + " since the fix";
       return false;
     }
