@@ -1,11 +1,14 @@
 #include "agent.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
+#include <cstring>
 
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include "correlate/correlator.h"
 #include "correlate/incident_json.h"
@@ -57,6 +60,15 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
   if (auto st = check_bpf_privileges(); !st.ok()) {
     SPDLOG_ERROR("{}", st.error().message);
     return 1;
+  }
+  bool memory_locked = false;
+  if (opt.lock_memory) {
+    // MCL_ONFAULT: pages are locked as they are touched, so reserved but unused memory (thread
+    // stacks, ring buffer mappings) is not made resident up front.
+    if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0)
+      memory_locked = true;
+    else
+      SPDLOG_WARN("--lock-memory: mlockall failed ({}); running unlocked", strerror(errno));
   }
   std::vector<CompiledPolicy> policies;
   if (opt.policies_required || access(opt.policies_dir.c_str(), F_OK) == 0) {
@@ -148,6 +160,13 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
       r.incident_id = inc.id;
       r.root_cause = inc.root_cause.kind;
       r.unit = inc.root_cause.culprit_unit;
+      if (!inc.root_cause.culprit_unit.empty())
+        r.extra["culprit_unit"] = inc.root_cause.culprit_unit;
+      // The root cause's entities (mount, device, cgroup, ...) as MEND_<KEY> fields.
+      for (const auto& [k, v] : inc.root_cause.entities)
+        if (!v.empty() && k != "unit")
+          r.extra[k] = v;
+      r.extra["confidence"] = fmt::format("{:.2f}", inc.root_cause.confidence);
       r.message = "Root cause: " + inc.root_cause.summary + "\n" + explain(inc, inc.first_fault_ns);
       emit_record(r);
     }
@@ -180,6 +199,7 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
   view.sensor_stats = [&] { return hub.stats(); };
   view.policy_count = [&] { return policies.size(); };
   view.dry_run = cfg.executor.dry_run;
+  view.memory_locked = memory_locked;
   view.started_ns = monotonic_ns();
   ControlServer control;
   if (!cfg.control.socket.empty()) {
@@ -202,8 +222,43 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
   SPDLOG_INFO("mendd: running ({} policies{}, control {})", policies.size(),
               cfg.executor.dry_run ? ", dry-run" : "", control.path());
   sd_notify(0, "READY=1\nSTATUS=running");
+  // The watchdog is pinged from a thread of its own while the loop is alive: its last tick is
+  // recent, or it is inside a remedy step, which the step's own timeout bounds (an exec or a
+  // restart job: at most 30 min). A loop stuck anywhere else stops the pings and systemd
+  // restarts mendd; the intent journal then rolls back what was half-done.
+  constexpr uint64_t kMaxStepNs = 3600ull * 1000000000ull;
+  std::atomic<uint64_t> heartbeat{monotonic_ns()};
+  std::atomic<bool> watchdog_stop{false};
+  std::thread watchdog_thread;
   uint64_t watchdog_usec = 0;
-  const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+    const uint64_t period_ns = watchdog_usec * 1000ull / 2;
+    watchdog_thread = std::thread([&, period_ns] {
+      uint64_t next = 0;
+      while (!watchdog_stop.load()) {
+        const uint64_t now = monotonic_ns();
+        if (now >= next) {
+          const uint64_t step = executor.step_started_ns();
+          if (now - heartbeat.load() < period_ns || (step != 0 && now - step < kMaxStepNs))
+            sd_notify(0, "WATCHDOG=1");
+          else
+            SPDLOG_ERROR("Event loop stalled for {} ms: not pinging the watchdog",
+                         (now - heartbeat.load()) / 1000000ull);
+          next = now + period_ns / 2;
+        }
+        usleep(100000);
+      }
+    });
+  }
+  struct JoinWatchdog {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~JoinWatchdog() {
+      stop = true;
+      if (t.joinable())
+        t.join();
+    }
+  } join_watchdog{watchdog_stop, watchdog_thread};
   auto st = hub.run(
       stop,
       [&](Event&& e) {
@@ -254,8 +309,7 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
           std::vector<Event> drained;  // the ops connection's own signals: not needed
           (void)ops.process(now, drained);
         }
-        if (watchdog)
-          sd_notify(0, "WATCHDOG=1");
+        heartbeat.store(monotonic_ns());
       });
   sd_notify(0, "STOPPING=1");
   // A clean stop leaves no plan half-done: verifications get a grace period to finish, then
@@ -266,6 +320,7 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
     if (ops.connected())
       (void)ops.process(monotonic_ns(), drained);
     executor.tick(monotonic_ns());
+    heartbeat.store(monotonic_ns());
     usleep(100000);
   }
   executor.shutdown(monotonic_ns());

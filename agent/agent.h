@@ -17,6 +17,9 @@ struct AgentOptions {
   std::string policies_dir = "/etc/mend/policies.d";
   bool policies_required = false;  // named on the command line: missing is an error
   std::string bus = "system";
+  // mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT): what mendd touches stays resident while
+  // the host it heals is short of memory. A failure is logged; mendd runs on.
+  bool lock_memory = false;
 };
 
 // Runs until `stop`; returns the process exit code. When `reload` is set (SIGHUP), mend.yaml

@@ -107,6 +107,10 @@ int main(int argc, char** argv) {
   app.add_option("--control-socket", control_socket,
                  "mendctl's socket (default: mend.yaml's control.socket, /run/mend/control.sock)");
   app.add_flag("--dry-run", dry_run, "Run the whole pipeline but only describe actions");
+  bool lock_memory = false;
+  app.add_flag("--lock-memory", lock_memory,
+               "Lock mendd's memory (mlockall, on fault) so it is not paged out while it heals "
+               "a host short of memory");
   app.add_flag("-v,--verbose", verbose, "Debug logging");
   CLI11_PARSE(app, argc, argv);
 
@@ -183,6 +187,7 @@ int main(int argc, char** argv) {
     opt.policies_dir = policies_dir;
     opt.policies_required = pol_opt->count() > 0;
     opt.bus = bus;
+    opt.lock_memory = lock_memory;
     // Sensor flags are fixed for the process; a reload re-reads the file and re-applies them.
     opt.reload_config = [&, sensors = cfg.sensors,
                          enabled = cfg.enabled_sensors]() -> mend::Result<mend::AgentConfig> {

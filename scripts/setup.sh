@@ -24,6 +24,9 @@ PKGS=(
   logrotate
   # peers measured against in the benchmarks
   libbpf-tools
+  # packages (issue 8): CPack's DEB and RPM generators, their linters, and the
+  # install-and-boot test (debootstrap rootfs, journal forwarding on loopback)
+  file dpkg-dev rpm lintian rpmlint debootstrap systemd-journal-remote
 )
 
 missing=()

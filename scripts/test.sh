@@ -16,7 +16,11 @@ build_and_test() {
   local dir=$1
   shift
   rm -rf "$dir"
-  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir.configure.log" 2>&1 ||
+  # -g1 (line tables: file:line in backtraces and sanitizer reports) instead of full debug
+  # information builds the suite about a third faster.
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
+    "$@" >"$dir.configure.log" 2>&1 ||
     { cat "$dir.configure.log"; return 1; }
   cmake --build "$dir" -j "$jobs"
   local args=(--test-dir "$dir" --output-on-failure --parallel "$jobs")

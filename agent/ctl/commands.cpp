@@ -95,6 +95,7 @@ nlohmann::json handle_command(AgentView& v, const std::string& cmd, const nlohma
     j["pid"] = getpid();
     j["uptime_s"] = (now - v.started_ns) / 1000000000ull;
     j["dry_run"] = v.dry_run;
+    j["memory_locked"] = v.memory_locked;
     auto& g = v.executor->guardrails();
     j["paused"] = g.paused();
     j["paused_by"] = g.paused_by_command() ? "mendctl pause"

@@ -23,6 +23,7 @@ struct AgentView {
   std::function<std::vector<SensorStats>()> sensor_stats;
   std::function<size_t()> policy_count;
   bool dry_run = false;
+  bool memory_locked = false;  // mendd --lock-memory took effect
   uint64_t started_ns = 0;
   std::string control_group;  // approve/deny/pause/resume: root or this group (socket check)
 };

@@ -179,6 +179,7 @@ std::string str(const nlohmann::json& j, const char* k) {
 void print_status(const nlohmann::json& r) {
   std::cout << "mendd pid " << r["pid"] << ", up " << seconds(r["uptime_s"].get<uint64_t>()) << ", "
             << r["policies"] << " policies" << (r["dry_run"].get<bool>() ? ", DRY-RUN" : "")
+            << (r.value("memory_locked", false) ? ", memory locked" : "")
             << (r["paused"].get<bool>() ? ", PAUSED (" + str(r, "paused_by") + ")" : "") << "\n";
   std::cout << "Sensors:\n";
   std::vector<std::vector<std::string>> rows = {{"SENSOR", "STATE", "EVENTS", "DROPS", "NOTE"}};

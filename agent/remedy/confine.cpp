@@ -25,6 +25,18 @@ int openat2_(int dirfd, const char* path, uint64_t flags, mode_t mode, uint64_t 
   return static_cast<int>(syscall(SYS_openat2, dirfd, path, &how, sizeof how));
 }
 
+// openat2 missing is not a path problem: say what blocks it (there is no fallback that keeps
+// the same guarantees, so the remedy is refused).
+Error open_error(const std::string& what, int err) {
+  if (err == ENOSYS)
+    return Error{what +
+                     ": openat2() is not available (kernel older than 5.6, or a seccomp filter "
+                     "such as systemd's RestrictSUIDSGID=yes blocks it); disk remedies need it "
+                     "to stay beneath their allowed roots",
+                 ENOSYS};
+  return Error::from_errno(what, err);
+}
+
 }  // namespace
 
 bool is_clean_absolute(const std::string& p) {
@@ -50,7 +62,7 @@ Result<Fd> open_root(const std::string& path) {
   int fd = openat2_(AT_FDCWD, path.c_str(), O_PATH | O_DIRECTORY, 0,
                     RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
   if (fd < 0)
-    return Error::from_errno("Failed to open allowed root " + path, errno);
+    return open_error("Failed to open allowed root " + path, errno);
   return Fd(fd);
 }
 
@@ -59,7 +71,7 @@ Result<Fd> open_beneath(int root, const std::string& rel, int flags, mode_t mode
     return Error{"\"" + rel + "\" must be relative to its root", EINVAL};
   int fd = openat2_(root, rel.c_str(), static_cast<uint64_t>(flags), mode, kResolve);
   if (fd < 0)
-    return Error::from_errno("Refusing or failing to open " + rel, errno);
+    return open_error("Refusing or failing to open " + rel, errno);
   return Fd(fd);
 }
 

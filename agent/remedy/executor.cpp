@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "../correlate/incident_json.h"
+#include "../sensors/sensor.h"
 #include "spawn.h"
 
 namespace mend {
@@ -270,6 +271,10 @@ Status Executor::deny(const std::string& id, uint64_t now) {
   return {};
 }
 
+Executor::StepClock::StepClock(std::atomic<uint64_t>& a) : a_(a) {
+  a_.store(monotonic_ns(), std::memory_order_relaxed);
+}
+
 void Executor::apply(PlanRun& r, uint64_t now) {
   Incident& inc = r.incident;
   inc.state = IncidentState::Remediating;
@@ -300,6 +305,7 @@ void Executor::apply(PlanRun& r, uint64_t now) {
       escalate(r, "cannot write the intent journal: " + st.error().message, now);
       return;
     }
+    StepClock clock(step_started_ns_);
     Status st = a.apply();
     if (st.ok()) {
       r.applied[i] = true;
@@ -413,7 +419,11 @@ void Executor::rollback(PlanRun& r, uint64_t now) {
   for (size_t i = r.actions.size(); i-- > 0;) {
     if (!r.applied[i] || !r.actions[i]->reversible())
       continue;
-    Status st = r.actions[i]->rollback();
+    Status st;
+    {
+      StepClock clock(step_started_ns_);
+      st = r.actions[i]->rollback();
+    }
     r.applied[i] = !st.ok();
     r.steps[i].result = st.ok() ? "rolled back" : "rollback failed: " + st.error().message;
     if (st.ok())

@@ -5,6 +5,7 @@
 // everything tried. Time is passed in (tick), so tests drive it with a fake clock.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -107,8 +108,17 @@ class Executor {
   // The current run of every incident the executor has seen, newest last, and the runs a
   // rollback_then_next replaced (bounded).
   std::vector<const PlanRun*> runs() const;
+  // When the remedy step running now began (monotonic ns), 0 when none is. Read from another
+  // thread (mendd's watchdog: the loop is busy in a step, bounded by the step's own timeout).
+  uint64_t step_started_ns() const { return step_started_ns_.load(std::memory_order_relaxed); }
 
  private:
+  // Marks a step (apply, verify, rollback) as running for step_started_ns().
+  struct StepClock {
+    explicit StepClock(std::atomic<uint64_t>& a);
+    ~StepClock() { a_.store(0, std::memory_order_relaxed); }
+    std::atomic<uint64_t>& a_;
+  };
   void apply(PlanRun& r, uint64_t now);
   void finish(PlanRun& r, Outcome o, const std::string& reason, uint64_t now);
   void rollback(PlanRun& r, uint64_t now);
@@ -133,6 +143,7 @@ class Executor {
   std::deque<std::unique_ptr<PlanRun>> retired_;          // replaced by a next plan
   NextPlan next_plan_;
   uint64_t next_run_ = 1;
+  std::atomic<uint64_t> step_started_ns_{0};
 };
 
 }  // namespace mend

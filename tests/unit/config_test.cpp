@@ -136,13 +136,16 @@ INSTANTIATE_TEST_SUITE_P(
                       Bad{"control: {socket: run/mend.sock}\n", "1:19", "absolute path"},
                       Bad{"metrics: {listen: localhost}\n", "1:19", "HOST:PORT"}));
 
-// The example shipped as /etc/mend/mend.yaml parses, and its values are the defaults.
+// The example shipped as /etc/mend/mend.yaml parses, and its values are the defaults, but for
+// the control group the package creates (sysusers.d) so that its members may use mendctl.
 TEST(Config, ShippedExampleIsValidAndShowsTheDefaults) {
   auto c = load_agent_config(std::string(MEND_POLICIES_DIR) + "/../packaging/mend.yaml");
   ASSERT_TRUE(c.ok()) << c.error().message;
   const AgentConfig d;
   EXPECT_EQ(c->state_dir, d.state_dir);
   EXPECT_EQ(c->control.socket, d.control.socket);
+  EXPECT_EQ(d.control.group, "");
+  EXPECT_EQ(c->control.group, "mend");
   EXPECT_EQ(c->executor.max_actions_per_hour, d.executor.max_actions_per_hour);
   EXPECT_EQ(c->executor.approval_timeout_ns, d.executor.approval_timeout_ns);
   EXPECT_EQ(c->executor.shutdown_grace_ns, d.executor.shutdown_grace_ns);

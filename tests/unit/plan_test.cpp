@@ -166,3 +166,21 @@ TEST(PlanSelector, ReplayedIncidentsGetTheShippedPolicies) {
   EXPECT_EQ(disk.mode, Mode::Approve);
   EXPECT_EQ(select_plan(r->incidents[1], *pols, "high").mode, Mode::Auto);
 }
+
+// Shipped policy files load in lexical order and the first match wins: a full log volume gets
+// the log rotation (10-disk-logs.yaml), not the catch-all ENOSPC policy (80-...), which still
+// takes every other mount. The install-and-boot test found them the other way round.
+TEST(PlanSelector, ShippedLogPolicyComesBeforeTheCatchAll) {
+  auto pols = load_policy_dir(MEND_POLICIES_DIR, /*strict_modes=*/false);
+  ASSERT_TRUE(pols.ok()) << pols.error().message;
+  Incident logs = incident("fs_full", "app.service", 0.9);
+  logs.root_cause.entities["mount"] = "/var/log/app";
+  auto a = select_plan(logs, *pols, "none");
+  ASSERT_TRUE(a.policy) << a.reason;
+  EXPECT_EQ(a.policy->ir.name, "log-volume-rotate");
+  Incident other = incident("fs_full", "app.service", 0.9);
+  other.root_cause.entities["mount"] = "/srv/cache";
+  auto b = select_plan(other, *pols, "none");
+  ASSERT_TRUE(b.policy) << b.reason;
+  EXPECT_EQ(b.policy->ir.name, "enospc-crash-fix-disk-then-restart");
+}
