@@ -19,6 +19,7 @@
 #include "policy/slo.h"
 #include "remedy/executor.h"
 #include "remedy/live_probe.h"
+#include "sensors/bpf_util.h"
 #include "sensors/cgroup_names.h"
 #include "sensors/kernel_features.h"
 #include "sensors/mounts.h"
@@ -115,6 +116,24 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
       return 1;
     }
     SPDLOG_INFO("Metrics on http://{}/metrics", cfg.metrics.listen);
+  }
+  // BPF program run time, for mend_bpf_program_run_seconds_total: accounted by the kernel while
+  // this descriptor is open, only when someone scrapes the metrics.
+  struct CloseFd {
+    int fd = -1;
+    ~CloseFd() {
+      if (fd >= 0)
+        close(fd);
+    }
+  } bpf_stats;
+  if (!cfg.metrics.listen.empty()) {
+    if (auto fd = enable_bpf_run_stats(); fd.ok())
+      bpf_stats.fd = *fd;
+    else
+      SPDLOG_WARN(
+          "BPF run-time statistics unavailable ({}); mend_bpf_program_run_seconds_total "
+          "stays 0 unless kernel.bpf_stats_enabled=1",
+          fd.error().message);
   }
   auto emit_record = [&](const Record& r) { emit(r, metrics); };
 

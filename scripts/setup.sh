@@ -22,8 +22,9 @@ PKGS=(
   e2fsprogs xfsprogs util-linux fio python3 systemd dbus-user-session
   # what disk remedies drive: logrotate (rotate_logs defers to its configuration)
   logrotate
-  # peers measured against in the benchmarks
-  libbpf-tools
+  # peers measured against in the benchmarks (monit is run in the foreground by the MTTR
+  # benchmark with its own control file, never as a service: see below), and the plot
+  libbpf-tools monit gnuplot-nox
   # packages (issue 8): CPack's DEB and RPM generators, their linters, and the
   # install-and-boot test (debootstrap rootfs, journal forwarding on loopback)
   file dpkg-dev rpm lintian rpmlint debootstrap systemd-journal-remote
@@ -43,6 +44,13 @@ fi
 
 echo "setup.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages installed here must not start services on the CI machine (monit's would run a
+# daemon): policy-rc.d refuses every start for the duration of the install, as in a chroot.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 0755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
 echo "setup.sh: done"

@@ -10,12 +10,20 @@
 #include <vector>
 
 #include "mend/result.h"
+#include "sensor.h"
 
 extern "C" {
 #include "mend_events.h"
 }
 
 namespace mend {
+
+// Run time and run count of every program of a loaded object.
+std::vector<ProgramStats> program_stats(const bpf_object* obj);
+
+// Turns on the kernel's run-time accounting of BPF programs (BPF_ENABLE_STATS) for as long as
+// the returned descriptor stays open. Costs two clock reads per program run.
+Result<int> enable_bpf_run_stats();
 
 // Sums a BPF_MAP_TYPE_PERCPU_ARRAY of u64 counters (enum mend_stat) over all CPUs.
 std::array<uint64_t, MEND_STAT_MAX> read_percpu_stats(int map_fd);

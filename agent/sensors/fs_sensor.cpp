@@ -135,6 +135,7 @@ class FsSensor final : public Sensor {
       auto k = read_percpu_stats(bpf_map__fd(skel_->maps.stats));
       s.kernel_drops = k[MEND_STAT_RB_DROPS];
       s.map_full = k[MEND_STAT_MAP_FULL];
+      s.programs = program_stats(skel_->obj);
     }
     return s;
   }

@@ -36,14 +36,23 @@ struct SensorContext {
   std::string bus = "system";             // systemd manager to follow: system, user or none
 };
 
+// What the kernel accounts for one BPF program (bpf_prog_info); run time and count stay 0
+// unless run-time statistics are on (enable_bpf_run_stats(), or kernel.bpf_stats_enabled=1).
+struct ProgramStats {
+  std::string name;
+  uint64_t run_time_ns = 0;
+  uint64_t run_count = 0;
+};
+
 struct SensorStats {
   std::string name;
   bool enabled = false;
   std::string disabled_reason;
-  uint64_t events = 0;         // events emitted to the pipeline
-  uint64_t kernel_drops = 0;   // records the kernel could not deliver (ring buffer full)
-  uint64_t map_full = 0;       // aggregation samples lost to a full BPF map
-  uint64_t decode_errors = 0;  // records userspace could not decode
+  uint64_t events = 0;                 // events emitted to the pipeline
+  uint64_t kernel_drops = 0;           // records the kernel could not deliver (ring buffer full)
+  uint64_t map_full = 0;               // aggregation samples lost to a full BPF map
+  uint64_t decode_errors = 0;          // records userspace could not decode
+  std::vector<ProgramStats> programs;  // the sensor's BPF programs
 };
 
 class Sensor {

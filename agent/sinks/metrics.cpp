@@ -41,6 +41,16 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                 .Name("mend_sensor_dropped_total")
                 .Help("Records lost by each sensor (ring buffer full, map full, undecodable)")
                 .Register(*registry_);
+  bpf_run_seconds_ = &BuildCounter()
+                          .Name("mend_bpf_program_run_seconds_total")
+                          .Help(
+                              "Time the kernel spent running each sensor's BPF programs (needs "
+                              "run-time statistics: on while metrics are served)")
+                          .Register(*registry_);
+  bpf_runs_ = &BuildCounter()
+                   .Name("mend_bpf_program_runs_total")
+                   .Help("Runs of each sensor's BPF programs (with the run time above)")
+                   .Register(*registry_);
   sensor_up_ = &BuildGauge()
                     .Name("mend_sensor_up")
                     .Help("1 when the sensor runs, 0 when disabled (missing kernel feature)")
@@ -128,6 +138,18 @@ void Metrics::set_sensor_stats(const std::vector<SensorStats>& stats) {
     ev = std::max(ev, s.events);
     dr = std::max(dr, drops);
     sensor_up_->Add({{"sensor", s.name}}).Set(s.enabled ? 1 : 0);
+    for (const auto& p : s.programs) {
+      auto& [ns, n] = last_prog_[{s.name, p.name}];
+      const prometheus::Labels labels{{"sensor", s.name}, {"program", p.name}};
+      auto& secs = bpf_run_seconds_->Add(labels);
+      auto& runs = bpf_runs_->Add(labels);
+      if (p.run_time_ns > ns)
+        secs.Increment(static_cast<double>(p.run_time_ns - ns) / 1e9);
+      if (p.run_count > n)
+        runs.Increment(static_cast<double>(p.run_count - n));
+      ns = std::max(ns, p.run_time_ns);
+      n = std::max(n, p.run_count);
+    }
   }
 }
 

@@ -53,6 +53,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* events_;
   prometheus::Family<prometheus::Counter>* drops_;
   prometheus::Family<prometheus::Gauge>* sensor_up_;
+  prometheus::Family<prometheus::Counter>* bpf_run_seconds_;
+  prometheus::Family<prometheus::Counter>* bpf_runs_;
+  // (sensor, program) -> (run time ns, runs) already counted
+  std::map<std::pair<std::string, std::string>, std::pair<uint64_t, uint64_t>> last_prog_;
   prometheus::Gauge* approvals_;
   prometheus::Family<prometheus::Gauge>* budget_;
   std::map<std::string, std::pair<uint64_t, uint64_t>> last_stats_;  // sensor -> (events, drops)

@@ -10,6 +10,11 @@
 #include <fstream>
 
 #include "fixtures.h"
+#include "sensors/bpf_util.h"
+#include "sensors/cgroup_names.h"
+#include "sensors/kernel_features.h"
+#include "sensors/mounts.h"
+#include "sensors/sensor_hub.h"
 #include "trace_runner.h"
 
 using namespace mend;
@@ -308,4 +313,57 @@ TEST(BadInput, MalformedFlagsAndConfigAreClearErrors) {
   std::ofstream(cfg) << "sensors:\n  io:\n    latency_threshold: 300ms\n";
   r = run({MENDD_PATH, "--check-config", "--config", cfg});
   EXPECT_EQ(r.status, 0) << r.err;
+}
+
+// mend_bpf_program_run_seconds_total's source: with run-time statistics on, the kernel accounts
+// the fs sensor's sys_exit program for the syscalls this test makes; with them off (the
+// descriptor closed) it stops counting time.
+TEST(BpfStats, ProgramRunTimeIsAccountedWhileEnabled) {
+  MEND_REQUIRE_ROOT();
+  SensorConfig cfg;
+  KernelFeatures features;
+  MountTable mounts;
+  ASSERT_TRUE(mounts.refresh().ok());
+  auto cgroups = CgroupNames::from_mountinfo();
+  SensorContext ctx;
+  ctx.config = &cfg;
+  ctx.features = &features;
+  ctx.mounts = &mounts;
+  ctx.cgroups = &cgroups;
+  ctx.bus = "none";
+  SensorHub hub(ctx, {"fs"});
+  ASSERT_TRUE(hub.start().ok());
+  auto fs_programs = [&] {
+    for (const auto& s : hub.stats())
+      if (s.name == "fs")
+        return s.programs;
+    return std::vector<ProgramStats>{};
+  };
+  auto totals = [&] {
+    uint64_t ns = 0, runs = 0;
+    for (const auto& p : fs_programs()) {
+      ns += p.run_time_ns;
+      runs += p.run_count;
+    }
+    return std::pair{ns, runs};
+  };
+  ASSERT_FALSE(fs_programs().empty());
+  auto fd = enable_bpf_run_stats();
+  ASSERT_TRUE(fd.ok()) << fd.error().message;
+  const auto before = totals();
+  for (int i = 0; i < 2000; ++i)
+    (void)getppid();
+  const auto during = totals();
+  EXPECT_GE(during.second - before.second, 2000u);
+  EXPECT_GT(during.first, before.first);
+  close(*fd);
+  std::ifstream sysctl("/proc/sys/kernel/bpf_stats_enabled");
+  int enabled = 0;
+  sysctl >> enabled;
+  if (enabled == 0) {  // nobody else (e.g. a sysctl) keeps statistics on
+    for (int i = 0; i < 2000; ++i)
+      (void)getppid();
+    // At most the runs that were in flight on other CPUs when accounting stopped.
+    EXPECT_LT(totals().second - during.second, 100u);
+  }
 }

@@ -37,8 +37,9 @@ TEST(Metrics, CountsFollowTheRecordsAndGaugesTheState) {
   v.extra["mttr_ms"] = "4200";
   m.observe(v);
   m.observe(rec(RecordKind::Escalated, "fs_full"));
-  m.set_sensor_stats({{"oom", true, "", 7, 0, 0, 0}, {"io", false, "no tp_btf", 0, 0, 0, 0}});
-  m.set_sensor_stats({{"oom", true, "", 10, 2, 1, 0}});
+  m.set_sensor_stats(
+      {{"oom", true, "", 7, 0, 0, 0, {}}, {"io", false, "no tp_btf", 0, 0, 0, 0, {}}});
+  m.set_sensor_stats({{"oom", true, "", 10, 2, 1, 0, {}}});
   m.set_approvals_pending(2);
   m.set_error_budget("web.service", 0.75);
   const std::string t = m.scrape();
@@ -82,4 +83,21 @@ TEST(Metrics, ServesTheTextFormatOverHttpOnLocalhost) {
   EXPECT_TRUE(has(resp, "mend_incidents_opened_total{root_cause=\"io_stall\"} 1")) << resp;
   Metrics other;
   EXPECT_FALSE(other.listen("127.0.0.1:" + std::to_string(m.port())).ok());
+}
+
+// BPF program run time and runs: the kernel's totals become counter increments, per sensor and
+// program; a total that goes back (a sensor restarted) adds nothing.
+TEST(Metrics, BpfProgramRunTimeFromTheKernelTotals) {
+  Metrics m;
+  SensorStats fs{"fs", true, "", 0, 0, 0, 0, {{"handle_exit", 2500000000ull, 1000}}};
+  m.set_sensor_stats({fs});
+  fs.programs[0] = {"handle_exit", 3000000000ull, 1500};
+  m.set_sensor_stats({fs});
+  fs.programs[0] = {"handle_exit", 100, 1};
+  m.set_sensor_stats({fs});
+  const std::string t = m.scrape();
+  EXPECT_TRUE(has(t, "mend_bpf_program_run_seconds_total{program=\"handle_exit\",sensor=\"fs\"} 3"))
+      << t;
+  EXPECT_TRUE(has(t, "mend_bpf_program_runs_total{program=\"handle_exit\",sensor=\"fs\"} 1500"))
+      << t;
 }

@@ -55,11 +55,22 @@ class FsFullRule final : public RootCauseRule {
       c.cause.entities["device"] = fill->device;
       c.cause.entities["fstype"] = fill->fstype;
     }
-    // Culprit: who wrote most; failing that, who hit ENOSPC most.
-    if (fill && !fill->top_writers.empty() && !fill->top_writers[0].unit.empty()) {
-      c.cause.culprit_unit = fill->top_writers[0].unit;
-      c.why.push_back("top writer of " + mount + " over the last window: " + c.cause.culprit_unit +
-                      " (" + std::to_string(fill->top_writers[0].bytes) + " bytes)");
+    // Culprit: who wrote most; failing that, who hit ENOSPC most. The newest report may come
+    // after the writing stopped (a full volume, a writer that gave up): then the fullest report
+    // of the same mount that saw writers names them.
+    auto has_writers = [](const FsFill* f) {
+      return !f->top_writers.empty() && !f->top_writers[0].unit.empty();
+    };
+    const FsFill* writers = fill && has_writers(fill) ? fill : nullptr;
+    if (fill && !writers)
+      for (auto [i, f] : fills)  // the fullest earlier report of this mount that saw writers
+        if (f->mount == mount && has_writers(f) && (!writers || f->used_pct > writers->used_pct))
+          writers = f;
+    if (writers) {
+      c.cause.culprit_unit = writers->top_writers[0].unit;
+      c.why.push_back("top writer of " + mount + " over the last window" +
+                      (writers == fill ? "" : " that saw writes") + ": " + c.cause.culprit_unit +
+                      " (" + std::to_string(writers->top_writers[0].bytes) + " bytes)");
     } else {
       std::map<std::string, uint64_t> by_unit;
       for (auto [i, e] : enospc)
