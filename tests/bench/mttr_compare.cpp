@@ -426,8 +426,8 @@ int main(int argc, char** argv) {
   std::printf(
       "| scenario | contender | recovered | MTTR median (min-max) | unit failures | "
       "notifications | actions |\n|---|---|---|---|---|---|---|\n");
-  std::ostringstream dat;
-  dat << "# scenario contender median_s recovered_runs runs\n";
+  // scenario -> contender -> median (or "-": not recovered), for the plot.
+  std::map<std::string, std::map<std::string, std::string>> medians;
   for (const auto& row : rows) {
     std::vector<double> t;
     uint64_t fail = 0, pages = 0, inc = 0;
@@ -453,25 +453,35 @@ int main(int argc, char** argv) {
     std::printf("| %s | %s | %zu/%zu | %s | %llu | %s | %s |\n", row.scenario.c_str(),
                 row.contender.c_str(), t.size(), n, mttr, static_cast<unsigned long long>(fail),
                 notes.c_str(), row.runs.back().actions.c_str());
-    dat << row.scenario << " " << row.contender << " " << (t.empty() ? -1.0 : t[t.size() / 2])
-        << " " << t.size() << " " << n << "\n";
+    medians[row.scenario][row.contender] = t.empty() ? "-" : std::to_string(t[t.size() / 2]);
   }
   if (!out.empty()) {
     fs::create_directories(out);
-    std::ofstream(out + "/mttr.dat") << dat.str();
-    std::ofstream(out + "/mttr.gp")
-        << "set terminal pngcairo size 900,420 font 'sans,10'\n"
-           "set output '"
-        << out
-        << "/mttr.png'\n"
-           "set title 'Time from fault onset to validated recovery (median; no bar: not "
-           "recovered)'\n"
-           "set style data histograms\nset style histogram clustered gap 1\n"
-           "set style fill solid 0.8 border -1\nset logscale y\nset yrange [0.5:300]\n"
-           "set ylabel 'seconds (log scale)'\nset key top left\nset grid ytics\n"
-           "plot for [c in 'mend monit-1s monit-120s systemd'] '< awk -v c='.c.' \"\\$2==c "
-           "{print \\$1, (\\$3 < 0 ? 1/0 : \\$3)}\" "
-        << out << "/mttr.dat' using 2:xtic(1) title c\n";
+    std::ofstream dat(out + "/mttr.dat");
+    dat << "scenario";
+    for (const auto& c : contenders)
+      dat << " " << c;
+    dat << "\n";
+    for (const auto& sc : scenarios) {
+      dat << sc;
+      for (const auto& c : contenders)
+        dat << " " << (medians[sc].count(c) ? medians[sc][c] : "-");
+      dat << "\n";
+    }
+    dat.close();
+    std::ofstream gp(out + "/mttr.gp");
+    gp << "set terminal pngcairo size 900,420 font 'sans,10'\nset output '" << out
+       << "/mttr.png'\n"
+          "set title 'Fault onset to validated recovery, median (no bar: not recovered)'\n"
+          "set datafile missing '-'\nset style data histograms\n"
+          "set style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
+          "set logscale y\nset yrange [0.3:300]\nset ylabel 'seconds (log scale)'\n"
+          "set key top left\nset grid ytics\nplot '"
+       << out << "/mttr.dat' using 2:xtic(1) title columnheader";
+    for (size_t i = 1; i < contenders.size(); ++i)
+      gp << ", '' using " << i + 2 << " title columnheader";
+    gp << "\n";
+    gp.close();
     auto g = run({"gnuplot", out + "/mttr.gp"});
     if (g.status != 0)
       std::fprintf(stderr, "gnuplot: %s\n", g.err.c_str());
