@@ -17,6 +17,7 @@
 #include "policy/plan_selector.h"
 #include "policy/policy_loader.h"
 #include "policy/slo.h"
+#include "remedy/confine.h"
 #include "remedy/executor.h"
 #include "remedy/live_probe.h"
 #include "sensors/bpf_util.h"
@@ -119,16 +120,10 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
   }
   // BPF program run time, for mend_bpf_program_run_seconds_total: accounted by the kernel while
   // this descriptor is open, only when someone scrapes the metrics.
-  struct CloseFd {
-    int fd = -1;
-    ~CloseFd() {
-      if (fd >= 0)
-        close(fd);
-    }
-  } bpf_stats;
+  Fd bpf_stats;
   if (!cfg.metrics.listen.empty()) {
     if (auto fd = enable_bpf_run_stats(); fd.ok())
-      bpf_stats.fd = *fd;
+      bpf_stats = Fd(*fd);
     else
       SPDLOG_WARN(
           "BPF run-time statistics unavailable ({}); mend_bpf_program_run_seconds_total "

@@ -34,9 +34,7 @@
 #include <sstream>
 #include <thread>
 
-#include "fixtures.h"
-#include "systemd_fixture.h"
-#include "trace_runner.h"
+#include "scenario.h"  // policy_records, the e2e scenarios' journald query
 
 using namespace mend::test;
 using namespace std::chrono_literals;
@@ -72,20 +70,6 @@ struct Outcome {
   uint64_t incidents = 0;  // mend only
   std::string actions;     // what the contender did
 };
-
-// The journald records mendd wrote for one policy, by MESSAGE_ID.
-std::vector<nlohmann::json> policy_records(const std::string& policy, const std::string& id) {
-  auto r =
-      run({"journalctl", "-o", "json", "--no-pager", "MEND_POLICY=" + policy, "MESSAGE_ID=" + id});
-  std::vector<nlohmann::json> out;
-  std::istringstream in(r.out);
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded())
-      out.push_back(j);
-  }
-  return out;
-}
 
 // One scenario's fault under one contender.
 class Run {
