@@ -22,7 +22,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const char* kHierarchies[] = {"systemd", "unified", "memory", "pids", "cpu", "cpuacct"};
+// blkio: units with IOAccounting get a v1 blkio cgroup of their own (IO*Max limits, the io
+// sensor's attribution).
+const char* kHierarchies[] = {"systemd", "unified", "memory", "pids", "cpu", "cpuacct", "blkio"};
 
 bool journald_listening() {
   int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
