@@ -27,6 +27,7 @@
 #include "sensors/sensor_hub.h"
 #include "sinks/journal.h"
 #include "sinks/metrics.h"
+#include "systemd/serialized_unit_ops.h"
 #include "systemd/systemd_bus.h"
 
 namespace mend {
@@ -53,6 +54,9 @@ ExecutorConfig executor_config(const AgentConfig& c) {
   e.approval_timeout_ns = c.executor.approval_timeout_ns;
   e.notify_command = c.executor.notify_command;
   e.notify_timeout_ns = c.executor.notify_timeout_ns;
+  // Steps on a thread of their own: the loop keeps reading the sensors (no ring buffer fills
+  // up behind a rotation of many GB) and serving mendctl, whose explain shows the progress.
+  e.background_steps = true;
   return e;
 }
 
@@ -132,8 +136,17 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
   }
   auto emit_record = [&](const Record& r) { emit(r, metrics); };
 
-  LiveProbe probe(ops);
-  Executor executor(executor_config(cfg), ops, probe, emit_record);
+  // Shared by the loop (the probe) and remedy steps running in the background.
+  SerializedUnitOps units(ops);
+  // The connection's own signals are not needed; drained when no step is using it.
+  auto drain_ops = [&] {
+    if (auto l = units.try_lock(); l.owns_lock() && ops.connected()) {
+      std::vector<Event> drained;
+      (void)ops.process(monotonic_ns(), drained);
+    }
+  };
+  LiveProbe probe(units);
+  Executor executor(executor_config(cfg), units, probe, emit_record);
   if (auto st = executor.guardrails().load(monotonic_ns()); !st.ok())
     SPDLOG_WARN("{}", st.error().message);
   if (auto st = executor.recover(monotonic_ns()); !st.ok())
@@ -319,20 +332,16 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
           for (const auto& s : slo.status(now))
             metrics.set_error_budget(s.unit, s.budget_remaining);
         }
-        if (ops.connected()) {
-          std::vector<Event> drained;  // the ops connection's own signals: not needed
-          (void)ops.process(now, drained);
-        }
+        drain_ops();
         heartbeat.store(monotonic_ns());
       });
   sd_notify(0, "STOPPING=1");
   // A clean stop leaves no plan half-done: verifications get a grace period to finish, then
   // whatever is still unproven is rolled back (and escalated), so the next start finds nothing.
   const uint64_t grace_end = monotonic_ns() + cfg.executor.shutdown_grace_ns;
+  executor.begin_shutdown();
   while (executor.verifying() > 0 && monotonic_ns() < grace_end) {
-    std::vector<Event> drained;
-    if (ops.connected())
-      (void)ops.process(monotonic_ns(), drained);
+    drain_ops();
     executor.tick(monotonic_ns());
     heartbeat.store(monotonic_ns());
     usleep(100000);

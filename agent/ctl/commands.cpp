@@ -40,8 +40,22 @@ nlohmann::json run_json(const PlanRun& r, uint64_t now) {
   nlohmann::json steps = nlohmann::json::array();
   for (const auto& s : r.earlier_steps)
     steps.push_back({{"action", s.action}, {"description", s.description}, {"result", s.result}});
-  for (const auto& s : r.steps)
-    steps.push_back({{"action", s.action}, {"description", s.description}, {"result", s.result}});
+  for (size_t i = 0; i < r.steps.size(); ++i) {
+    const auto& s = r.steps[i];
+    nlohmann::json step = {
+        {"action", s.action}, {"description", s.description}, {"result", s.result}};
+    if (r.state == RunState::Applying && i == r.step) {
+      // A long step (a rotation of many GB, a volume growth) says how far it is.
+      const auto p = r.progress->get();
+      step["result"] = "running";
+      step["running_s"] =
+          now > r.step_started_ns ? static_cast<double>(now - r.step_started_ns) / 1e9 : 0.0;
+      step["progress"] = p.text;
+      if (p.fraction >= 0)
+        step["fraction"] = p.fraction;
+    }
+    steps.push_back(step);
+  }
   j["steps"] = steps;
   return j;
 }
@@ -110,16 +124,18 @@ nlohmann::json handle_command(AgentView& v, const std::string& cmd, const nlohma
     }
     j["incidents"] = {{"open", open}, {"total", total}};
     nlohmann::json pending = nlohmann::json::array();
-    size_t verifying = 0;
+    size_t verifying = 0, applying = 0;
     for (const auto* r : v.executor->runs()) {
       if (r->state == RunState::AwaitingApproval)
         pending.push_back({{"incident", r->incident.id},
                            {"policy", r->policy ? r->policy->ir.name : ""},
                            {"target", r->target}});
       verifying += r->state == RunState::Verifying;
+      applying += r->state == RunState::Applying;
     }
     j["pending_approvals"] = pending;
     j["plans_verifying"] = verifying;
+    j["plans_applying"] = applying;
     j["budget"] = {{"running", g.running()},
                    {"max_concurrent", g.config().node_max_concurrent},
                    {"last_hour", g.runs_last_hour(now)},

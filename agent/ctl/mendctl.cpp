@@ -4,6 +4,7 @@
 //
 // Exit codes: 0 done; 1 mendd refused or found nothing (e.g. no such incident), or a policy
 // file is invalid; 2 usage; 3 mendd not reachable; 4 permission denied.
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include <fstream>
@@ -248,9 +249,18 @@ void print_plan(const nlohmann::json& p) {
   if (str(p, "outcome") != "none")
     std::cout << ", " << str(p, "outcome") << ": " << str(p, "reason");
   std::cout << "\n";
-  for (const auto& s : p["steps"])
+  for (const auto& s : p["steps"]) {
     std::cout << "  - " << str(s, "action") << ": " << str(s, "description") << " -> "
-              << (str(s, "result").empty() ? "not run" : str(s, "result")) << "\n";
+              << (str(s, "result").empty() ? "not run" : str(s, "result"));
+    if (s.contains("running_s")) {
+      std::cout << " for " << fmt::format("{:.1f}", s["running_s"].get<double>()) << " s";
+      if (!str(s, "progress").empty())
+        std::cout << ": " << str(s, "progress");
+      if (s.contains("fraction"))
+        std::cout << fmt::format(" ({:.0f}%)", 100 * s["fraction"].get<double>());
+    }
+    std::cout << "\n";
+  }
 }
 
 int cmd_online(const std::string& socket, const std::string& command, const nlohmann::json& args,

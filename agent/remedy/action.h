@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,28 @@ namespace mend {
 class UnitOps;
 struct Incident;
 
+// What a long step says about itself while it runs ("compressed 1.2 GiB of 4.0 GiB"), shown by
+// mendctl explain. Written from the thread that runs the step, read from the event loop.
+class StepProgress {
+ public:
+  struct Snapshot {
+    std::string text;
+    double fraction = -1;  // 0..1 when the action knows how far it is, else -1
+  };
+  void set(std::string text, double fraction = -1) {
+    std::lock_guard<std::mutex> l(mu_);
+    s_ = {std::move(text), fraction};
+  }
+  Snapshot get() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return s_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  Snapshot s_;
+};
+
 // Everything an action may touch, injected (tests pass fakes and temp dirs).
 struct ActionContext {
   UnitOps* units = nullptr;
@@ -34,6 +57,12 @@ struct ActionContext {
   std::string state_dir;  // mendd's own directory (staging); empty: none
   // The executor's protected-unit check, for actions that pick further units themselves.
   std::function<bool(const std::string&)> is_protected;
+  // Where the step in progress reports how far it is; null: nobody asks.
+  std::shared_ptr<StepProgress> progress;
+  void report(std::string text, double fraction = -1) const {
+    if (progress)
+      progress->set(std::move(text), fraction);
+  }
 };
 
 enum class ParamType { Bool, Int, Size, Duration, Percent, String, StringList };
@@ -62,6 +91,9 @@ struct ActionSpec {
   std::function<std::string(const std::map<std::string, ParamValue>&, const PolicyIR&)> validate;
 };
 
+// apply() and verify() may run on a thread of the executor's own while the event loop goes on
+// (ExecutorConfig::background_steps): they use only what the context gives them, and the
+// incident they point at does not change until the step is over.
 class Action {
  public:
   virtual ~Action() = default;

@@ -40,6 +40,8 @@ std::string_view to_string(RunState s) {
   switch (s) {
     case RunState::AwaitingApproval:
       return "awaiting_approval";
+    case RunState::Applying:
+      return "applying";
     case RunState::Verifying:
       return "verifying";
     case RunState::Done:
@@ -123,7 +125,7 @@ void Executor::reconfigure(const ExecutorConfig& cfg) {
 size_t Executor::verifying() const {
   size_t n = 0;
   for (const auto& [id, r] : runs_)
-    n += r->state == RunState::Verifying;
+    n += r->state == RunState::Verifying || r->state == RunState::Applying;
   return n;
 }
 
@@ -186,7 +188,11 @@ void Executor::submit_prepared(PlanRun& r, uint64_t now) {
   ctx.procfs = cfg_.procfs;
   ctx.sysfs = cfg_.sysfs;
   ctx.state_dir = cfg_.state_dir;
-  ctx.is_protected = [this](const std::string& u) { return guards_.is_protected(u); };
+  // A copy: a reload may change the guardrails while a step reads them from its own thread.
+  ctx.is_protected = [globs = cfg_.guardrails.protected_units](const std::string& u) {
+    return Guardrails::matches(globs, u);
+  };
+  ctx.progress = r.progress;
   if (r.mode == Mode::Approve && r.policy->ir.auto_after_successes > 0 &&
       guards_.successes(r.policy->ir, r.target) >= r.policy->ir.auto_after_successes) {
     // Trust earned: this policy has been verified on this target often enough.
@@ -199,7 +205,8 @@ void Executor::submit_prepared(PlanRun& r, uint64_t now) {
   }
   r.applied.assign(r.actions.size(), false);
 
-  Admission adm = guards_.admit(r.policy->ir, r.target, r.mode, now);
+  Admission adm = stopping_ ? Admission{false, "mendd is stopping"}
+                            : guards_.admit(r.policy->ir, r.target, r.mode, now);
   if (!adm.allowed) {
     // Observe, dry-run, pause and budgets: say exactly what would have been done.
     for (size_t i = 0; i < r.actions.size(); ++i) {
@@ -238,6 +245,11 @@ void Executor::refresh(const Incident& inc) {
   auto it = runs_.find(inc.id);
   if (it == runs_.end() || it->second->state == RunState::Done)
     return;
+  if (it->second->state == RunState::Applying) {
+    // A step may be reading the incident on its own thread: later.
+    it->second->pending_refresh = std::make_unique<Incident>(inc);
+    return;
+  }
   Incident& mine = it->second->incident;
   Incident fresh = inc;
   fresh.state = mine.state;
@@ -286,7 +298,18 @@ void Executor::apply(PlanRun& r, uint64_t now) {
     escalate(r, "cannot write the intent journal: " + st.error().message, now);
     return;
   }
-  for (size_t i = 0; i < r.actions.size(); ++i) {
+  r.step = 0;
+  run_steps(r, now);
+}
+
+void Executor::run_steps(PlanRun& r, uint64_t now) {
+  for (; r.step < r.actions.size(); ++r.step) {
+    if (stopping_) {
+      rollback(r, now);
+      escalate(r, "mendd is stopping before every step of the plan ran; rolled back", now);
+      return;
+    }
+    const size_t i = r.step;
     Action& a = *r.actions[i];
     StepLog& step = r.steps[i];
     if (Status st = a.check(); !st.ok()) {
@@ -305,25 +328,31 @@ void Executor::apply(PlanRun& r, uint64_t now) {
       escalate(r, "cannot write the intent journal: " + st.error().message, now);
       return;
     }
-    StepClock clock(step_started_ns_);
-    Status st = a.apply();
-    if (st.ok()) {
-      r.applied[i] = true;
-      (void)journal_.applied(r.id, i, a.undo_state());
-      auto v = a.verify();
-      if (!v.ok() || !*v)
-        st = Error{v.ok() ? "its effect is not in place after apply" : v.error().message};
-    }
-    if (!st.ok()) {
-      step.result = "failed: " + st.error().message;
-      record(RecordKind::ActionFinished, 4, r, step.action + " failed: " + st.error().message,
-             step.action, "failed");
-      fail(r, step.action + " failed: " + st.error().message, now);
+    auto work = [&a] {
+      PlanRun::StepResult res;
+      res.status = a.apply();
+      res.applied = res.status.ok();
+      if (res.applied) {
+        auto v = a.verify();
+        if (!v.ok() || !*v)
+          res.status = Error{v.ok() ? "its effect is not in place after apply" : v.error().message};
+      }
+      return res;
+    };
+    r.step_started_ns = now;
+    r.progress->set("");
+    if (cfg_.background_steps) {
+      r.state = RunState::Applying;
+      r.pending = std::async(std::launch::async, work);
       return;
     }
-    step.result = "applied";
-    record(RecordKind::ActionFinished, 5, r, step.action + " done: " + step.description,
-           step.action, "applied");
+    PlanRun::StepResult res;
+    {
+      StepClock clock(step_started_ns_);
+      res = work();
+    }
+    if (!step_done(r, std::move(res), now))
+      return;
   }
   r.state = RunState::Verifying;
   r.applied_ns = now;
@@ -332,7 +361,51 @@ void Executor::apply(PlanRun& r, uint64_t now) {
   r.deadline_ns = now + r.policy->ir.verify.deadline_ns;
 }
 
+bool Executor::step_done(PlanRun& r, PlanRun::StepResult res, uint64_t now) {
+  const size_t i = r.step;
+  Action& a = *r.actions[i];
+  StepLog& step = r.steps[i];
+  r.step_started_ns = 0;
+  if (res.applied) {
+    r.applied[i] = true;
+    (void)journal_.applied(r.id, i, a.undo_state());
+  }
+  if (!res.status.ok()) {
+    step.result = "failed: " + res.status.error().message;
+    record(RecordKind::ActionFinished, 4, r, step.action + " failed: " + res.status.error().message,
+           step.action, "failed");
+    fail(r, step.action + " failed: " + res.status.error().message, now);
+    return false;
+  }
+  step.description = a.describe();
+  step.result = "applied";
+  record(RecordKind::ActionFinished, 5, r, step.action + " done: " + step.description, step.action,
+         "applied");
+  return true;
+}
+
+void Executor::collect(PlanRun& r, uint64_t now) {
+  if (r.state != RunState::Applying || !r.pending.valid() ||
+      r.pending.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+    return;
+  PlanRun::StepResult res = r.pending.get();
+  // Verifying (not Applying) while the result is taken up: a failure rolls back from here.
+  r.state = RunState::Verifying;
+  take_refresh(r);
+  if (!step_done(r, std::move(res), now))
+    return;
+  ++r.step;
+  run_steps(r, now);
+}
+
+void Executor::take_refresh(PlanRun& r) {
+  if (auto inc = std::move(r.pending_refresh))
+    refresh(*inc);
+}
+
 void Executor::tick(uint64_t now) {
+  for (auto& [id, rp] : runs_)
+    collect(*rp, now);
   for (auto& [id, rp] : runs_) {
     PlanRun& r = *rp;
     if (r.state == RunState::AwaitingApproval && now >= r.approval_deadline_ns) {
@@ -373,7 +446,8 @@ void Executor::tick(uint64_t now) {
 
 void Executor::fail(PlanRun& r, const std::string& reason, uint64_t now) {
   rollback(r, now);
-  if (r.policy && r.policy->ir.on_failure == OnFailure::RollbackThenNext && next_plan_) {
+  if (r.policy && r.policy->ir.on_failure == OnFailure::RollbackThenNext && next_plan_ &&
+      !stopping_) {
     std::set<std::string> tried = r.tried_policies;
     tried.insert(r.policy->ir.name);
     PlanChoice next = next_plan_(r.incident, tried);
@@ -405,6 +479,18 @@ void Executor::fail(PlanRun& r, const std::string& reason, uint64_t now) {
 void Executor::shutdown(uint64_t now) {
   for (auto& [id, rp] : runs_) {
     PlanRun& r = *rp;
+    if (r.state == RunState::Applying && r.pending.valid()) {
+      // A step cannot be interrupted halfway safely: let it end (its own timeout bounds it),
+      // take its result, and run no further step.
+      SPDLOG_INFO("Waiting for {} of {} to finish before stopping", r.steps[r.step].action,
+                  r.incident.id);
+      StepClock clock(step_started_ns_);
+      PlanRun::StepResult res = r.pending.get();
+      r.state = RunState::Verifying;
+      take_refresh(r);
+      if (!step_done(r, std::move(res), now))
+        continue;
+    }
     if (r.state == RunState::Verifying) {
       rollback(r, now);
       escalate(r, "mendd is stopping before the fix was verified; rolled back", now);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <set>
@@ -31,6 +32,11 @@ struct ExecutorConfig {
   uint64_t notify_timeout_ns = 10000000000ull;
   std::string procfs = "/proc";
   std::string sysfs = "/sys";
+  // Each step's apply and verify on a thread of its own, so the event loop keeps reading the
+  // sensors and serving mendctl (explain shows the step's progress) while a rotation of many
+  // GB or a volume growth runs; the step's result is taken up by the next tick(). Off: steps
+  // run inside submit/approve/tick (unit tests drive the executor with a fake clock).
+  bool background_steps = false;
 };
 
 // on_failure: rollback_then_next asks for the next plan for the incident, skipping the
@@ -46,7 +52,7 @@ class RecoveryProbe {
                              uint64_t since_ns, std::string& why) = 0;
 };
 
-enum class RunState { AwaitingApproval, Verifying, Done };
+enum class RunState { AwaitingApproval, Applying, Verifying, Done };
 enum class Outcome { None, Verified, RolledBack, Escalated, Observed, Refused };
 std::string_view to_string(Outcome o);
 std::string_view to_string(RunState s);
@@ -78,6 +84,19 @@ struct PlanRun {
   std::vector<StepLog> earlier_steps;
   uint64_t applied_ns = 0, stable_since_ns = 0, deadline_ns = 0, approval_deadline_ns = 0;
   uint64_t window_from_ns = 0;  // failures after this break the stabilisation window
+  // The step running now (RunState::Applying): its index, when it began, what it reports.
+  size_t step = 0;
+  uint64_t step_started_ns = 0;
+  std::shared_ptr<StepProgress> progress = std::make_shared<StepProgress>();
+  // The incident grew while a step ran: taken in once the step is over.
+  std::unique_ptr<Incident> pending_refresh;
+  // apply() + verify() of the running background step. Last member: destroying a run waits
+  // for its step to end before the actions it uses go.
+  struct StepResult {
+    bool applied = false;
+    Status status;
+  };
+  std::future<StepResult> pending;
 };
 
 class Executor {
@@ -100,10 +119,15 @@ class Executor {
   // New limits and hooks from a reloaded mend.yaml; running plans keep going.
   void reconfigure(const ExecutorConfig& cfg);
   void set_next_plan(NextPlan f) { next_plan_ = std::move(f); }
-  // Plans that are still verifying (a clean shutdown waits for these, up to a grace period).
+  // Plans that are still applying a step or verifying (a clean shutdown waits for these, up to
+  // a grace period).
   size_t verifying() const;
-  // mendd is stopping: every plan still verifying is rolled back and escalated; every plan
-  // awaiting approval is escalated. Nothing is left half-done for the next start.
+  // mendd is about to stop: no plan and no step starts any more; what runs may still finish
+  // (the shutdown grace period), a plan with steps left is rolled back.
+  void begin_shutdown() { stopping_ = true; }
+  // mendd is stopping: a step still running is waited for (its own timeout bounds it); then
+  // every plan still verifying is rolled back and escalated; every plan awaiting approval is
+  // escalated. Nothing is left half-done for the next start.
   void shutdown(uint64_t now);
   // The current run of every incident the executor has seen, newest last, and the runs a
   // rollback_then_next replaced (bounded).
@@ -120,6 +144,14 @@ class Executor {
     std::atomic<uint64_t>& a_;
   };
   void apply(PlanRun& r, uint64_t now);
+  // Runs the plan's steps from r.step: inline, or the next one in the background (then
+  // returns; collect() takes its result up).
+  void run_steps(PlanRun& r, uint64_t now);
+  // The step r.step ended with `res`: journal, record, then the next step, verify or fail.
+  // False when the run failed.
+  bool step_done(PlanRun& r, PlanRun::StepResult res, uint64_t now);
+  void collect(PlanRun& r, uint64_t now);
+  void take_refresh(PlanRun& r);
   void finish(PlanRun& r, Outcome o, const std::string& reason, uint64_t now);
   void rollback(PlanRun& r, uint64_t now);
   void escalate(PlanRun& r, const std::string& reason, uint64_t now);
@@ -144,6 +176,7 @@ class Executor {
   NextPlan next_plan_;
   uint64_t next_run_ = 1;
   std::atomic<uint64_t> step_started_ns_{0};
+  bool stopping_ = false;
 };
 
 }  // namespace mend

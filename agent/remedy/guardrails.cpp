@@ -114,11 +114,15 @@ bool Guardrails::paused() const {
   return paused_ || (!cfg_.pause_file.empty() && access(cfg_.pause_file.c_str(), F_OK) == 0);
 }
 
-bool Guardrails::is_protected(const std::string& unit) const {
-  for (const auto& g : cfg_.protected_units)
+bool Guardrails::matches(const std::vector<std::string>& globs, const std::string& unit) {
+  for (const auto& g : globs)
     if (fnmatch(g.c_str(), unit.c_str(), 0) == 0)
       return true;
   return false;
+}
+
+bool Guardrails::is_protected(const std::string& unit) const {
+  return matches(cfg_.protected_units, unit);
 }
 
 Admission Guardrails::admit(const PolicyIR& policy, const std::string& target, Mode mode,

@@ -57,6 +57,8 @@ class Guardrails {
   uint32_t running() const { return running_; }
   uint32_t runs_last_hour(uint64_t now_ns) const;
   bool is_protected(const std::string& unit) const;
+  // Whether `unit` matches one of the globs (protected_units).
+  static bool matches(const std::vector<std::string>& globs, const std::string& unit);
 
  private:
   void save() const;

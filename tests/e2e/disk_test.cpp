@@ -358,3 +358,94 @@ TEST(DiskScenario, FillingVolumeIsGrownBeforeItIsFull) {
   EXPECT_LT(peak, 95) << "grown only after the volume was (nearly) full";
   EXPECT_EQ(agent.stop(), 0);
 }
+
+// A rotation that takes seconds (a ~200 MB log of poorly compressible lines): while it runs,
+// mendd keeps serving mendctl and `explain` shows the running step with its progress; then the
+// plan is verified as usual.
+TEST(DiskScenario, LongRotationShowsItsProgressInExplainWhileItRuns) {
+  MEND_REQUIRE_ROOT();
+  TempDir dir;
+  LoopFs lfs(dir.path(), "ext4", "640M");
+  UserManager m;
+  const std::string unit = unique_name("bigwriter") + ".service";
+  const std::string policy = unique_name("big-rotate");
+  const std::string script = dir.path() + "/writer.py";
+  // 200 MB of random hex lines in one go (gzip gets ~2:1 from them, slowly), then a trickle.
+  std::ofstream(script) << "import os, time\n"
+                           "fd = os.open('"
+                        << lfs.mnt()
+                        << "/big.log', os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)\n"
+                           "for _ in range(100):\n"
+                           "    os.write(fd, (os.urandom(1 << 20).hex() + '\\n').encode())\n"
+                           "while True:\n"
+                           "    os.write(fd, b'tick\\n'); time.sleep(0.5)\n";
+  m.add_unit(unit, "[Service]\nExecStart=/usr/bin/python3 " + script + "\n");
+  const std::string policies = dir.path() + "/policies.d";
+  fs::create_directories(policies);
+  std::ofstream(policies + "/logs.yaml")
+      << "policies:\n  - name: " << policy << "\n    match: {root_cause: fs_full, mounts: ["
+      << lfs.mnt() << "]}\n    mode: approve\n    actions:\n      - rotate_logs: {paths: ["
+      << lfs.mnt() << "/*.log], min_size: 1M, logrotate_configs: \"\"}\n"
+      << "    verify: {deadline: 60s, stable_for: 1s, unit_active: false, usage_below: 25%}\n";
+  chmod((policies + "/logs.yaml").c_str(), 0644);
+  const std::string sock = dir.path() + "/control.sock";
+  auto mendctl = [&](std::vector<std::string> a) {
+    a.insert(a.begin(), {MENDCTL_PATH, "--socket", sock});
+    return run(a);
+  };
+  TraceRunner agent(
+      {"--bus", "user", "--policies", policies, "--state-dir", dir.path() + "/state",
+       "--control-socket", sock, "--sensors", "fs,units", "--fs-used-threshold", "30%"},
+      false);
+  ASSERT_TRUE(agent.wait_ready()) << agent.err();
+  ASSERT_EQ(m.systemctl({"start", unit}).status, 0);
+  // Approval: the writer has written its 200 MB by then, so the rotation is long.
+  std::string id;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto l = nlohmann::json::parse(mendctl({"incidents", "-o", "json"}).out, nullptr, false);
+        for (const auto& x : l.is_array() ? l : nlohmann::json::array())
+          if (x.value("awaiting_approval", false))
+            id = x.value("id", "");
+        return !id.empty();
+      },
+      60s))
+      << agent.err();
+  ASSERT_TRUE(
+      wait_until([&] { return fs::file_size(lfs.mnt() + "/big.log") > (200u << 20); }, 30s));
+  ASSERT_EQ(mendctl({"approve", id}).status, 0);
+  // Poll explain while the step runs: it answers, and says how far the rotation is.
+  std::vector<double> fractions;
+  std::string progress, human;
+  const auto end = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < end) {
+    auto e = nlohmann::json::parse(mendctl({"explain", id, "-o", "json"}).out, nullptr, false);
+    ASSERT_FALSE(e.is_discarded());
+    const auto& step = e["plan"]["steps"][0];
+    if (step.value("result", "") == "running") {
+      if (step.contains("fraction"))
+        fractions.push_back(step["fraction"].get<double>());
+      if (!step.value("progress", "").empty())
+        progress = step.value("progress", "");
+      if (human.empty())
+        human = mendctl({"explain", id}).out;
+    } else if (!fractions.empty() || step.value("result", "") == "applied") {
+      break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_FALSE(fractions.empty()) << "explain never showed the rotation running\n" << agent.err();
+  EXPECT_NE(progress.find("big.log: "), std::string::npos) << progress;
+  EXPECT_NE(progress.find("MiB compressed (file 1 of 1)"), std::string::npos) << progress;
+  for (double f : fractions) {
+    EXPECT_GE(f, 0);
+    EXPECT_LE(f, 1);
+  }
+  EXPECT_NE(human.find("rotate_logs: "), std::string::npos) << human;
+  EXPECT_NE(human.find("-> running for "), std::string::npos) << human;
+  ASSERT_TRUE(wait_until([&] { return !policy_records(policy, kVerified).empty(); }, 60s))
+      << agent.err();
+  EXPECT_LT(used_pct(lfs.mnt()), 25);
+  EXPECT_EQ(m.show(unit, "NRestarts"), "0");
+  EXPECT_EQ(agent.stop(), 0);
+}

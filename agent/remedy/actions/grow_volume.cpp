@@ -144,7 +144,13 @@ class GrowVolumeAction final : public Action {
     if (!planned_)
       if (auto st = check(); !st.ok())
         return st;
+    const size_t phases = plan_.commands.size() + (facts_.backend == GrowBackend::Loop);
+    size_t phase = 0;
     if (facts_.backend == GrowBackend::Loop) {
+      ctx_.report(
+          "allocating " + std::to_string(plan_.grow_by >> 20) + " MiB in " + facts_.backing_file,
+          0);
+      ++phase;
       // Real blocks, not a sparse promise: ENOSPC here, not inside the filesystem later.
       int fd = open(facts_.backing_file.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0)
@@ -159,6 +165,7 @@ class GrowVolumeAction final : public Action {
         return Error::from_errno("Failed to extend " + facts_.backing_file, e);
     }
     for (const auto& argv : plan_.commands) {
+      ctx_.report("running " + argv[0], static_cast<double>(phase++) / static_cast<double>(phases));
       SpawnOptions o;
       o.argv = argv;
       o.timeout_ns = timeout_ns_;

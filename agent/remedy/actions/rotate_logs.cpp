@@ -98,7 +98,9 @@ Status write_all(int fd, const char* p, size_t n) {
 }
 
 // Copies [0, len) of `in` into the new file `out` (gzip when `compress`); fsyncs it.
-Status copy_prefix(int in, int out, uint64_t len, bool compress) {
+// `copied` hears how far it is, every 8 MiB.
+Status copy_prefix(int in, int out, uint64_t len, bool compress,
+                   const std::function<void(uint64_t)>& copied = {}) {
   std::vector<char> buf(1 << 16);
   gzFile gz = nullptr;
   if (compress) {
@@ -123,7 +125,10 @@ Status copy_prefix(int in, int out, uint64_t len, bool compress) {
     } else {
       st = write_all(out, buf.data(), static_cast<size_t>(r));
     }
+    const uint64_t before = off;
     off += static_cast<uint64_t>(r);
+    if (copied && (off >> 23) != (before >> 23))
+      copied(off);
   }
   if (gz && gzclose(gz) != Z_OK && st.ok())
     st = Error{"gzip close failed"};
@@ -211,7 +216,13 @@ class RotateLogsAction final : public Action {
     rotated_ = 0;
     freed_ = 0;
     std::string errors;
+    total_bytes_ = 0;
+    done_bytes_ = 0;
+    file_no_ = 0;
+    for (const auto& f : native_)
+      total_bytes_ += f.size;
     for (const auto& [conf, n] : logrotate_) {
+      ctx_.report("logrotate --force " + conf);
       SpawnOptions o;
       o.argv = {kLogrotate, "--force", conf};
       if (!logrotate_state_.empty())
@@ -224,7 +235,9 @@ class RotateLogsAction final : public Action {
         rotated_ += n;
     }
     for (const auto& f : native_) {
+      ++file_no_;
       Status st = rotate_one(f);
+      done_bytes_ += f.size;
       if (!st.ok())
         errors += "; " + f.dir + "/" + f.name + ": " + st.error().message;
     }
@@ -247,6 +260,18 @@ class RotateLogsAction final : public Action {
 
   std::string rotated_name(const std::string& name, int i) const {
     return name + "." + std::to_string(i) + (compress_ ? ".gz" : "");
+  }
+
+  // Progress of the copy of `t` (mendctl explain): bytes of this file, fraction of all.
+  std::function<void(uint64_t)> reporter(const Target& t) {
+    return [this, &t](uint64_t off) {
+      const double all = static_cast<double>(std::max<uint64_t>(total_bytes_, 1));
+      ctx_.report(t.name + ": " + std::to_string(off >> 20) + " of " +
+                      std::to_string(t.size >> 20) + " MiB " +
+                      (compress_ ? "compressed" : "copied") + " (file " + std::to_string(file_no_) +
+                      " of " + std::to_string(native_.size()) + ")",
+                  std::min(1.0, static_cast<double>(done_bytes_ + off) / all));
+    };
   }
 
   Status rotate_one(const Target& t) {
@@ -285,7 +310,8 @@ class RotateLogsAction final : public Action {
         return Error{"cannot compress " + t.name + ".1 (left uncompressed)"};
       struct stat ist {};
       fstat(in->get(), &ist);
-      if (auto c = copy_prefix(in->get(), out->get(), static_cast<uint64_t>(ist.st_size), true);
+      if (auto c = copy_prefix(in->get(), out->get(), static_cast<uint64_t>(ist.st_size), true,
+                               reporter(t));
           !c.ok()) {
         unlinkat(dfd, tmp.c_str(), 0);
         return c;
@@ -305,7 +331,8 @@ class RotateLogsAction final : public Action {
     if (len == 0)
       return Error{"smaller than one block"};
     auto out = open_beneath(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, st.st_mode & 0666);
-    Status copied = out.ok() ? copy_prefix(live.get(), out->get(), len, compress_) : out.error();
+    Status copied =
+        out.ok() ? copy_prefix(live.get(), out->get(), len, compress_, reporter(t)) : out.error();
     if (copied.ok())
       return cut_and_publish(t, dfd, live.get(), len, out->get(), tmp);
     unlinkat(dfd, tmp.c_str(), 0);
@@ -319,7 +346,7 @@ class RotateLogsAction final : public Action {
     Fd sfd(::open(staged.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (sfd.get() < 0)
       return Error{copied.error().message + "; no staging either: " + std::strerror(errno)};
-    if (auto c = copy_prefix(live.get(), sfd.get(), len, compress_); !c.ok()) {
+    if (auto c = copy_prefix(live.get(), sfd.get(), len, compress_, reporter(t)); !c.ok()) {
       unlink(staged.c_str());
       return Error{copied.error().message + "; staging failed too: " + c.error().message};
     }
@@ -382,6 +409,8 @@ class RotateLogsAction final : public Action {
   std::string logrotate_dir_, logrotate_state_;
   uint64_t timeout_ns_;
   std::vector<Target> native_;
+  uint64_t total_bytes_ = 0, done_bytes_ = 0;  // of the native rotations, for progress
+  size_t file_no_ = 0;
   std::map<std::string, size_t> logrotate_;  // configuration -> files it covers
   bool planned_ = false, applied_ = false;
   size_t rotated_ = 0;
