@@ -128,8 +128,11 @@ std::string explain(const Incident& inc, uint64_t t0) {
     for (size_t i = 1; i < inc.candidates.size(); ++i) {
       const auto& c = inc.candidates[i];
       o << "  - " << c.cause.kind << " (" << c.cause.summary << ", confidence "
-        << fixed(c.cause.confidence, 2) << "): a symptom here; " << inc.root_cause.kind
-        << " comes first in causal order\n";
+        << fixed(c.cause.confidence, 2) << "): ";
+      if (!c.set_aside.empty())
+        o << "set aside, " << c.set_aside << "\n";
+      else
+        o << "a symptom here; " << inc.root_cause.kind << " comes first in causal order\n";
     }
   }
   if (!inc.affected_units.empty()) {

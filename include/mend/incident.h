@@ -45,6 +45,9 @@ struct Candidate {
   int precedence = 0;  // lower wins
   std::vector<std::string> why;
   std::vector<Link> links;
+  // Why the rule itself ranks this candidate last (a forecast that passed), for the
+  // explanation of the alternatives; empty: ranked by precedence alone.
+  std::string set_aside;
 };
 
 struct Incident {

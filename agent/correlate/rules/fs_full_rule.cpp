@@ -1,6 +1,7 @@
 // fs_full / fs_filling: a filesystem out of space (or about to be) explains the ENOSPC errors
 // of the units writing to it and their failures. The culprit is the top writer, which may be a
 // different unit than the ones failing.
+#include <algorithm>
 #include <map>
 
 #include "../rule.h"
@@ -8,6 +9,9 @@
 namespace mend {
 
 namespace {
+
+// After every other rule (unit_crash is 50): a forecast set aside is the cause of last resort.
+constexpr int kSetAside = 100;
 
 class FsFullRule final : public RootCauseRule {
  public:
@@ -109,6 +113,40 @@ class FsFullRule final : public RootCauseRule {
       for (auto [j, s] : evidence_of<UnitState>(inc))
         if (s->unit == e->unit && is_unit_failure(*s))
           c.links.push_back({i, j, "fails"});
+    }
+    // A forecast (nothing has failed for space yet) explains no other failure: where the
+    // incident holds one (a device stall on the same disk, an OOM kill, a crash), or where the
+    // forecast passed by itself (the mount's latest report cleared), it is set aside. It stays
+    // the root cause where nothing else is (a volume grown ahead of time clears its forecast
+    // too).
+    if (only_eta) {
+      uint64_t last_firing = 0, last_cleared = 0;
+      for (auto [i, f] : fills)
+        if (f->mount == mount) {
+          uint64_t& last = f->state == "cleared" ? last_cleared : last_firing;
+          last = std::max(last, inc.evidence[i].event.ts_ns);
+        }
+      bool other_failure = false;
+      for (const auto& ev : inc.evidence)
+        std::visit(
+            [&](const auto& p) {
+              using T = std::decay_t<decltype(p)>;
+              if constexpr (std::is_same_v<T, IoStall>)
+                other_failure |= p.state == "firing";
+              else if constexpr (std::is_same_v<T, OomKill>)
+                other_failure = true;
+              else if constexpr (std::is_same_v<T, UnitState>)
+                other_failure |= is_unit_failure(p);
+            },
+            ev.event.payload);
+      if (last_cleared > last_firing)
+        c.set_aside = "the forecast no longer holds: " + mount + " stopped filling";
+      else if (other_failure)
+        c.set_aside = "a forecast for " + mount + ", which explains none of the failures here";
+      if (!c.set_aside.empty()) {
+        c.precedence = kSetAside;
+        c.why.push_back(c.set_aside);
+      }
     }
     c.cause.confidence = fill && errors ? 0.95 : fill ? (only_eta ? 0.7 : 0.85) : 0.75;
     c.cause.summary =
