@@ -240,9 +240,13 @@ class FsSensor final : public Sensor {
                        inode_pct < cfg_.inode_used_pct - cfg_.hysteresis_pct &&
                        (eta < 0 || eta > 1.5 * horizon_s);
     Verdict v = st.alarm.update(now, !reason.empty(), under);
-    if (v == Verdict::None)
+    // The forecast came true: a volume firing on time-to-full has crossed the usage (or inode)
+    // threshold. Said at once, as a new firing report: policies for a full volume act on it.
+    const bool came_true = v == Verdict::None && st.alarm.firing() && st.reason == "eta" &&
+                           (reason == "usage" || reason == "inodes");
+    if (v == Verdict::None && !came_true)
       return;
-    if (v == Verdict::Fire)
+    if (v == Verdict::Fire || came_true)
       st.reason = reason;
 
     FsFill f;

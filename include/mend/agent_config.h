@@ -33,7 +33,9 @@ struct ExecutorSettings {
 struct CorrelationSettings {
   uint64_t window_ns = 300000000000ull;
   uint64_t quiet_ns = 600000000000ull;
-  uint64_t reorder_ns = 500000000ull;
+  // Live events are stamped as they are read (units, samplers) or in the kernel microseconds
+  // earlier (ring buffers), so this only needs to cover a busy loop; every ms of it is latency.
+  uint64_t reorder_ns = 100000000ull;
 };
 
 struct MetricsSettings {

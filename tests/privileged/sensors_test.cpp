@@ -172,6 +172,43 @@ TEST(FsSensor, FillRateAndTimeToFullBeforeTheThreshold) {
   EXPECT_EQ(t.stop(), 0);
 }
 
+// A forecast that comes true: firing on time-to-full first, then, once the usage threshold is
+// crossed, a new firing report says so (policies for a full volume match on it).
+TEST(FsSensor, ForecastThatComesTrueIsReportedAgainAtTheThreshold) {
+  MEND_REQUIRE_ROOT();
+  TempDir dir;
+  LoopFs lfs(dir.path(), "ext4", "64M");
+  TraceRunner t({"--sensors", "fs", "--fs-used-threshold", "60%", "--fs-horizon", "60s"});
+  ASSERT_TRUE(t.wait_ready()) << t.err();
+  // ~8 MB/s: time-to-full under the horizon at once, 60% after ~4 s.
+  pid_t w = spawn_in({}, {"python3", "-c",
+                          "import time,os\n"
+                          "f=open('" +
+                              lfs.mnt() +
+                              "/data','wb')\n"
+                              "for i in range(45):\n"
+                              "  f.write(b'\\x01'*(1<<20)); f.flush(); os.fsync(f.fileno())\n"
+                              "  time.sleep(1/8)\n"
+                              "time.sleep(60)\n"});
+  auto usage = t.wait_for(
+      [&](const Event& ev) {
+        auto* x = as<mend::FsFill>(ev);
+        return x && x->mount == lfs.mnt() && x->state == "firing" && x->reason == "usage";
+      },
+      30s);
+  kill(w, SIGKILL);
+  wait_exit(w);
+  ASSERT_TRUE(usage) << t.err();
+  EXPECT_GE(std::get<mend::FsFill>(usage->payload).used_pct, 60);
+  std::vector<std::string> reasons;
+  for (const auto& ev : t.events())
+    if (auto* x = as<mend::FsFill>(ev); x && x->mount == lfs.mnt() && x->state == "firing")
+      reasons.push_back(x->reason);
+  ASSERT_GE(reasons.size(), 2u);
+  EXPECT_EQ(reasons.front(), "eta");  // the forecast came first, and did not hide the fill
+  EXPECT_EQ(t.stop(), 0);
+}
+
 // The stacked-loop recipe of TESTING.md: ext4 on loop U over a file on xfs on loop L; the
 // writer's blkio cgroup throttles L to 10 IOPS, so every request on U waits.
 TEST(IoStallSensor, ThrottledStackedLoopIsAStallOnTheUpperDevice) {
