@@ -19,11 +19,13 @@ Verdict Hysteresis::update(uint64_t now, bool over, bool under) {
         return Verdict::None;
       state_ = State::Firing;
       last_emit_ = now;
+      dipped_ = false;
       return Verdict::Fire;
     case State::Firing:
       if (under) {
         state_ = State::Clearing;
         since_ = now;
+        dipped_ = true;
         return clear_after_ == 0 ? (state_ = State::Idle, Verdict::Clear) : Verdict::None;
       }
       break;
@@ -37,6 +39,13 @@ Verdict Hysteresis::update(uint64_t now, bool over, bool under) {
         return Verdict::Clear;
       }
       return Verdict::None;
+  }
+  // Clearly back to normal for a while (a fix, say), then over the threshold again before it
+  // could clear: the condition returned, and is said again at once, not at the next reminder.
+  if (dipped_ && over) {
+    dipped_ = false;
+    last_emit_ = now;
+    return Verdict::Remind;
   }
   if (reminder_ != 0 && now - last_emit_ >= reminder_) {
     last_emit_ = now;

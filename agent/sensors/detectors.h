@@ -26,6 +26,7 @@ class Hysteresis {
   State state_ = State::Idle;
   uint64_t since_ = 0;
   uint64_t last_emit_ = 0;
+  bool dipped_ = false;  // went clearly under since the last report
 };
 
 // Fill rate of a filesystem: least-squares slope of used bytes over a time window.

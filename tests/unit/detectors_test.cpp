@@ -45,10 +45,22 @@ TEST(Hysteresis, ClearingIsAbortedWhenTheConditionReturns) {
   Hysteresis h(0, 1000 * kMs, 0);
   EXPECT_EQ(h.update(0, true, false), Verdict::Fire);
   EXPECT_EQ(h.update(100 * kMs, false, true), Verdict::None);
-  EXPECT_EQ(h.update(600 * kMs, true, false), Verdict::None);
+  // Back over the threshold: said again at once (a fix that did not hold).
+  EXPECT_EQ(h.update(600 * kMs, true, false), Verdict::Remind);
+  EXPECT_EQ(h.update(700 * kMs, true, false), Verdict::None);
   EXPECT_EQ(h.update(1200 * kMs, false, true), Verdict::None);
   EXPECT_EQ(h.update(2100 * kMs, false, true), Verdict::None);
   EXPECT_EQ(h.update(2200 * kMs, false, true), Verdict::Clear);
+}
+
+TEST(Hysteresis, ReturnThroughTheBandIsSaidOnceWhenOverAgain) {
+  Hysteresis h(0, 5000 * kMs, 0);
+  EXPECT_EQ(h.update(0, true, false), Verdict::Fire);
+  EXPECT_EQ(h.update(250 * kMs, false, true), Verdict::None);    // fixed: clearly under
+  EXPECT_EQ(h.update(500 * kMs, false, false), Verdict::None);   // in the band: not yet
+  EXPECT_EQ(h.update(750 * kMs, true, false), Verdict::Remind);  // over again
+  for (uint64_t t = 1000; t < 10000; t += 250)
+    EXPECT_EQ(h.update(t * kMs, true, false), Verdict::None) << t;  // once, not every tick
 }
 
 TEST(Hysteresis, Reminders) {
