@@ -167,7 +167,7 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
   ccfg.id_prefix = "inc-" + std::to_string(time(nullptr)) + "-";
   Correlator correlator(ccfg);
   std::map<std::string, std::string> announced;  // incident -> root cause kind announced
-  correlator.on_update = [&](const Incident& inc, const Event&) {
+  correlator.on_update = [&](const Incident& inc, const Event& e) {
     auto [it, fresh] = announced.try_emplace(inc.id, "");
     if (fresh) {
       Record r;
@@ -198,8 +198,9 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
       emit_record(r);
     }
     // One plan per incident, once its root cause has a policy; a running plan sees the
-    // incident grow (a victim that starts failing after the plan was chosen).
-    if (executor.find(inc.id)) {
+    // incident grow (a victim that starts failing after the plan was chosen). A fault after
+    // a verified fix (it did not hold) gets the policies again, within their guardrails.
+    if (executor.find(inc.id) && !(facts_of(e).fault && executor.recurred(inc.id, e.ts_ns))) {
       executor.refresh(inc);
       return;
     }

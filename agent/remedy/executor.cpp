@@ -94,6 +94,12 @@ const PlanRun* Executor::find(const std::string& id) const {
   return it == runs_.end() ? nullptr : it->second.get();
 }
 
+bool Executor::recurred(const std::string& id, uint64_t fault_ns) const {
+  const PlanRun* r = find(id);
+  return r && r->state == RunState::Done && r->outcome == Outcome::Verified &&
+         fault_ns > r->incident.recovered_ns;
+}
+
 void Executor::record(RecordKind k, int prio, const PlanRun& r, const std::string& msg,
                       const std::string& action, const std::string& result,
                       const std::map<std::string, std::string>& extra) {
@@ -222,6 +228,11 @@ void Executor::submit_prepared(PlanRun& r, uint64_t now) {
         r,
         r.mode == Mode::Observe || cfg_.guardrails.dry_run ? Outcome::Observed : Outcome::Refused,
         adm.reason, now);
+    if (adm.page) {
+      // Nothing will fix this one on its own: say so, once, like any escalation.
+      inc.state = IncidentState::Escalated;
+      page(r, "the plan was refused by a guardrail: " + adm.reason);
+    }
     return;
   }
   if (r.mode == Mode::Approve) {
@@ -526,7 +537,13 @@ void Executor::rollback(PlanRun& r, uint64_t now) {
 }
 
 void Executor::escalate(PlanRun& r, const std::string& reason, uint64_t now) {
-  Incident& inc = r.incident;
+  finish(r, Outcome::Escalated, reason, now);
+  r.incident.state = IncidentState::Escalated;
+  page(r, reason);  // the notify command sees the incident escalated
+}
+
+void Executor::page(const PlanRun& r, const std::string& reason) {
+  const Incident& inc = r.incident;
   std::string tried;
   for (const auto& s : r.earlier_steps)
     tried += "\n  - " + s.action + ": " + s.description + " -> " +
@@ -552,8 +569,6 @@ void Executor::escalate(PlanRun& r, const std::string& reason, uint64_t now) {
     rec.extra["culprit_unit"] = inc.root_cause.culprit_unit;
   if (records_)
     records_(rec);
-  finish(r, Outcome::Escalated, reason, now);
-  inc.state = IncidentState::Escalated;
   notify(r);
 }
 

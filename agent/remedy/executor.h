@@ -115,6 +115,10 @@ class Executor {
   // At start: every plan the intent journal shows unfinished is rolled back and escalated.
   Status recover(uint64_t now);
   const PlanRun* find(const std::string& incident_id) const;
+  // The incident's plan was verified, and a fault of `fault_ns` came after the recovery: the
+  // fix did not hold. The caller then submits again; the guardrails (cooldown, budgets)
+  // decide, and page when they refuse.
+  bool recurred(const std::string& incident_id, uint64_t fault_ns) const;
   Guardrails& guardrails() { return guards_; }
   // New limits and hooks from a reloaded mend.yaml; running plans keep going.
   void reconfigure(const ExecutorConfig& cfg);
@@ -155,6 +159,9 @@ class Executor {
   void finish(PlanRun& r, Outcome o, const std::string& reason, uint64_t now);
   void rollback(PlanRun& r, uint64_t now);
   void escalate(PlanRun& r, const std::string& reason, uint64_t now);
+  // The escalation record (journald crit) and the notify command; the run's state is the
+  // caller's.
+  void page(const PlanRun& r, const std::string& reason);
   // A step or the verification failed: roll back, then the next plan or escalate.
   void fail(PlanRun& r, const std::string& reason, uint64_t now);
   PlanRun& start_run(const Incident& inc, const PlanChoice& plan, uint64_t now);

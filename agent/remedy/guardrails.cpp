@@ -134,27 +134,31 @@ Admission Guardrails::admit(const PolicyIR& policy, const std::string& target, M
   if (paused())
     return {false, "paused (mendctl pause or " + cfg_.pause_file + "): no action runs"};
   if (!target.empty() && is_protected(target))
-    return {false, target + " is a protected unit: never acted on"};
+    return {false, target + " is a protected unit: never acted on", true};
   if (running_ >= cfg_.node_max_concurrent)
-    return {false, "node budget: " + std::to_string(running_) + " plan(s) already running"};
+    return {false, "node budget: " + std::to_string(running_) + " plan(s) already running", true};
   const uint32_t last_hour = runs_last_hour(now);
   if (last_hour >= cfg_.node_max_per_hour)
-    return {false, "node budget: " + std::to_string(last_hour) + " plans in the last hour"};
+    return {false, "node budget: " + std::to_string(last_hour) + " plans in the last hour", true};
   auto it = policy_runs_.find(key(policy, target));
   if (it != policy_runs_.end() && !it->second.empty()) {
     const uint64_t since = age(it->second.back(), now);
     if (since < policy.guards.cooldown_ns)
-      return {false, "cooldown: policy " + policy.name + " ran on " +
-                         (target.empty() ? "this target" : target) + " " +
-                         std::to_string(since / 1000000000ull) + " s ago (cooldown " +
-                         std::to_string(policy.guards.cooldown_ns / 1000000000ull) + " s)"};
+      return {false,
+              "cooldown: policy " + policy.name + " ran on " +
+                  (target.empty() ? "this target" : target) + " " +
+                  std::to_string(since / 1000000000ull) + " s ago (cooldown " +
+                  std::to_string(policy.guards.cooldown_ns / 1000000000ull) + " s)",
+              true};
     uint32_t in_window = 0;
     for (auto t : it->second)
       in_window += age(t, now) < policy.guards.per_ns;
     if (in_window >= policy.guards.max_runs)
-      return {false, "budget: policy " + policy.name + " ran " + std::to_string(in_window) +
-                         " time(s) in its window (max_runs " +
-                         std::to_string(policy.guards.max_runs) + ")"};
+      return {false,
+              "budget: policy " + policy.name + " ran " + std::to_string(in_window) +
+                  " time(s) in its window (max_runs " + std::to_string(policy.guards.max_runs) +
+                  ")",
+              true};
   }
   return {true, "allowed"};
 }

@@ -31,6 +31,9 @@ struct GuardrailConfig {
 struct Admission {
   bool allowed = false;
   std::string reason;  // why not (or "allowed")
+  // Refused by a guardrail while the fault goes on (cooldown, budgets, a protected unit): a
+  // person is told. Not for what was asked for (observe, dry-run, pause).
+  bool page = false;
 };
 
 class Guardrails {

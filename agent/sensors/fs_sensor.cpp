@@ -242,12 +242,14 @@ class FsSensor final : public Sensor {
     Verdict v = st.alarm.update(now, !reason.empty(), under);
     // The forecast came true: a volume firing on time-to-full has crossed the usage (or inode)
     // threshold. Said at once, as a new firing report: policies for a full volume act on it.
+    // Again after a fix that freed space while the fill went on (firing on the forecast in
+    // between, never clearly back to normal).
     const bool came_true = v == Verdict::None && st.alarm.firing() && st.reason == "eta" &&
                            (reason == "usage" || reason == "inodes");
+    if (v == Verdict::Fire || (st.alarm.firing() && !reason.empty()))
+      st.reason = reason;
     if (v == Verdict::None && !came_true)
       return;
-    if (v == Verdict::Fire || came_true)
-      st.reason = reason;
 
     FsFill f;
     f.mount = m.mountpoint;

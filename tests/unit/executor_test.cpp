@@ -398,3 +398,33 @@ TEST(Executor, ShutdownRollsBackWhatIsNotVerifiedAndEscalatesPendingApprovals) {
   EXPECT_EQ(a.ex->find("inc-1")->outcome, Outcome::Escalated);
   EXPECT_EQ(a.units.calls.size(), 0u);
 }
+
+TEST(Executor, GuardrailRefusalWhileTheFaultGoesOnPagesOnceButObservePauseAndDryRunDoNot) {
+  Harness h;
+  h.submit(0);
+  h.ex->tick(1 * kS);
+  h.ex->tick(30 * kS);
+  ASSERT_EQ(h.ex->find("inc-1")->outcome, Outcome::Verified);
+  // The fix did not hold: a fault after the recovery is a recurrence.
+  EXPECT_TRUE(h.ex->recurred("inc-1", 31 * kS));
+  EXPECT_FALSE(h.ex->recurred("inc-1", 29 * kS));  // read late, from before the recovery
+  EXPECT_FALSE(h.ex->recurred("inc-9", 31 * kS));
+  h.records.clear();
+  const PlanRun& again = h.submit(40 * kS);  // within the 10 min cooldown
+  EXPECT_EQ(again.outcome, Outcome::Refused);
+  EXPECT_EQ(again.incident.state, IncidentState::Escalated);
+  ASSERT_EQ(h.kinds().back(), RecordKind::Escalated);
+  EXPECT_NE(h.records.back().message.find("refused by a guardrail: cooldown"), std::string::npos)
+      << h.records.back().message;
+  EXPECT_FALSE(h.ex->recurred("inc-1", 50 * kS));  // refused, not verified: no retry storm
+  EXPECT_EQ(h.memmax(), uint64_t{125} << 20);      // the second run changed nothing
+
+  for (const std::string what : {"observe", "pause"}) {
+    Harness q(what == "observe" ? "observe" : "auto");
+    if (what == "pause")
+      q.ex->guardrails().set_paused(true);
+    q.submit(0);
+    for (auto k : q.kinds())
+      EXPECT_NE(k, RecordKind::Escalated) << what;
+  }
+}
