@@ -167,7 +167,10 @@ TEST(BackgroundSteps, StepRunsOnItsOwnThreadWhileTheLoopTicksAndExplainShowsProg
   for (int i = 0; i < 5; ++i)
     h.ex->tick((11 + i) * kS);
   EXPECT_EQ(r.state, RunState::Applying);
-  EXPECT_NE(gate().apply_thread, std::this_thread::get_id());
+  {
+    std::lock_guard<std::mutex> l(gate().mu);
+    EXPECT_NE(gate().apply_thread, std::this_thread::get_id());
+  }
   auto detail = incident_detail(h.inc, &r, 22 * kS);
   const auto& step = detail["plan"]["steps"][0];
   EXPECT_EQ(step["result"], "running");
