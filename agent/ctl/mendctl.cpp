@@ -192,7 +192,8 @@ void print_status(const nlohmann::json& r) {
          str(x, "disabled_reason")});
   print_table(rows);
   std::cout << "Incidents: " << r["incidents"]["open"] << " open, " << r["incidents"]["total"]
-            << " total; " << r["plans_verifying"] << " plan(s) verifying\n";
+            << " total; " << r.value("plans_applying", 0) << " plan(s) applying a step, "
+            << r["plans_verifying"] << " verifying\n";
   if (r["pending_approvals"].empty())
     std::cout << "Pending approvals: none\n";
   for (const auto& p : r["pending_approvals"])

@@ -10,8 +10,8 @@
 // Scenarios (the scenario suite's numbering):
 //   1 log-fill    a unit's log bursts (~9 MB/s) onto its 64 MiB ext4 volume; ENOSPC kills it
 //                 and, full, every restart (Restart=on-failure, 1 s) dies again.
-//   2 noisy-fill  a noisy unit's log burst fills a 64 MiB volume another unit keeps its state
-//                 on; that unit (the victim) crash-loops on ENOSPC.
+//   2 noisy-fill  a noisy unit's 70 MB log storm fills the 64 MiB volume another unit keeps its
+//                 state on; that unit (the victim) crash-loops on ENOSPC.
 //   3 oom-loop    a unit needs 80 MB under MemoryMax=50M: OOM-killed at every start.
 //   4 io-stall    a unit keeps 16 direct writes in flight on a stacked loop device whose lower
 //                 device serves it 50 writes/s: every request waits ~320 ms.
@@ -194,29 +194,36 @@ class NoisyFill final : public VolumeScenario {
     noisy_ = unique_name("noisy") + ".service";
     lfs_ = std::make_unique<LoopFs>(dir, "ext4", "64M");
     const std::string noisy = dir + "/noisy.py", victim = dir + "/victim.py";
-    // A burst until the volume is full (about 2 s), then quiet with the file open.
+    // A log storm: 70 MB in about 3 s (more than the volume holds: it stops at ENOSPC when
+    // nobody frees space), then quiet with the file open.
     write_file(noisy,
                "import os, time\n"
                "fd = os.open('" +
                    lfs_->mnt() +
                    "/noisy.log', os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)\n"
                    "line = b'noise ' + b'n' * 200 + b'\\n'\n"
+                   "written = 0\n"
                    "try:\n"
-                   "    while True:\n"
-                   "        os.write(fd, line * 256); time.sleep(0.002)\n"
+                   "    while written < (70 << 20):\n"
+                   "        written += os.write(fd, line * 256); time.sleep(0.002)\n"
                    "except OSError:\n"
                    "    pass\n"
                    "time.sleep(100000)\n",
                0644);
-    // Saves 4 MB of state every second; a service that cannot save its state exits.
+    // Saves 4 MB of state every second, the safe way (a new copy, fsync, rename over the old
+    // one: it needs room for both); a service that cannot save its state exits.
+    const std::string st = lfs_->mnt() + "/victim.state";
     write_file(victim,
                "import os, sys, time\n"
                "while True:\n"
                "    try:\n"
                "        with open('" +
-                   lfs_->mnt() +
-                   "/victim.state', 'wb') as f:\n"
+                   st +
+                   ".new', 'wb') as f:\n"
                    "            f.write(b's' * (4 << 20)); f.flush(); os.fsync(f.fileno())\n"
+                   "        os.rename('" +
+                   st + ".new', '" + st +
+                   "')\n"
                    "    except OSError as e:\n"
                    "        print('cannot save state:', e); sys.exit(1)\n"
                    "    time.sleep(1)\n",
