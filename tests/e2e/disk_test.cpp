@@ -101,6 +101,82 @@ TEST(DiskScenario, LogFillIsRotatedWhileTheUnitKeepsWritingAndNoLineIsLost) {
   EXPECT_EQ(agent.stop(), 0);
 }
 
+// Scenario 1 of the suite as written: a unit's own log fills its volume and the unit starts
+// failing with ENOSPC (it exits, Restart=on-failure, and dies again at every start). One
+// incident, fs_full with that unit as culprit (not "the unit crashed"); the log is rotated,
+// then the unit restarted, and it stays up.
+TEST(DiskScenario, OwnLogFillCrashLoopIsRotatedThenTheUnitRestartedAndStable) {
+  MEND_REQUIRE_ROOT();
+  TempDir dir;
+  LoopFs lfs(dir.path(), "ext4", "64M");
+  UserManager m;
+  const std::string unit = unique_name("chatty") + ".service";
+  const std::string policy = unique_name("own-log");
+  const std::string log = lfs.mnt() + "/app.log";
+  // A storm of log lines until the volume is full (once: a marker outside the volume), then a
+  // line every 100 ms at each start; a service that cannot log exits.
+  const std::string script = dir.path() + "/chatty.py";
+  const std::string marker = dir.path() + "/stormed";
+  std::ofstream(script)
+      << "import os, sys, time\n"
+         "storm = not os.path.exists('"
+      << marker << "')\nfd = os.open('" << log
+      << "', os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)\n"
+         "try:\n"
+         "    while True:\n"
+         "        os.write(fd, b'chatty line ' * (2000 if storm else 1) + b'\\n')\n"
+         "        if not storm: time.sleep(0.1)\n"
+         "except OSError as e:\n"
+         "    open('"
+      << marker
+      << "', 'w').close()\n"
+         "    print('cannot log:', e); sys.exit(1)\n";
+  m.add_unit(unit, "[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart=/usr/bin/python3 " +
+                       script + "\nRestart=on-failure\nRestartSec=1s\n");
+  const std::string policies = dir.path() + "/policies.d";
+  fs::create_directories(policies);
+  std::ofstream(policies + "/logs.yaml")
+      << "policies:\n  - name: " << policy << "\n    match: {root_cause: fs_full, mounts: ["
+      << lfs.mnt() << "]}\n    mode: auto\n    actions:\n      - rotate_logs: {paths: ["
+      << lfs.mnt() << "/*.log], keep: 2, logrotate_configs: \"\"}\n"
+      << "      - restart_unit: {which: failed, timeout: 20s}\n"
+      << "    verify: {deadline: 60s, stable_for: 4s, unit_active: true, usage_below: 50%}\n";
+  chmod((policies + "/logs.yaml").c_str(), 0644);
+  // The threshold at 100%: mend acts on the failure, not before it (the scenario's point).
+  TraceRunner agent({"--bus", "user", "--policies", policies, "--state-dir", dir.path() + "/state",
+                     "--sensors", "fs,units", "--fs-used-threshold", "100%"},
+                    false);
+  ASSERT_TRUE(agent.wait_ready()) << agent.err();
+  ASSERT_EQ(m.systemctl({"start", unit}).status, 0);
+  ASSERT_TRUE(wait_until([&] { return !policy_records(policy, kVerified).empty(); }, 90s))
+      << agent.err();
+  auto v = policy_records(policy, kVerified).at(0);
+  EXPECT_EQ(v["MEND_ROOT_CAUSE"], "fs_full");
+  EXPECT_EQ(v.value("MEND_CULPRIT_UNIT", ""), unit);
+  // One incident: every record of this unit names the same one.
+  std::set<std::string> ids;
+  for (const char* id :
+       {"9d87041f009d451f971634f2032ae22a", "49094a6c7ca84536a6a2e24920d92434", kVerified})
+    for (const auto& r : records(unit, id))
+      ids.insert(r.value("MEND_INCIDENT_ID", ""));
+  EXPECT_EQ(ids.size(), 1u);
+  // It failed before mend acted (the fault was real), and mend restarted it after the disk.
+  EXPECT_GE(std::stoi("0" + m.show(unit, "NRestarts")), 1);
+  std::vector<std::string> order;
+  for (const auto& r : policy_records(policy, "666e06a737c04222b04538ba13cb14b8"))
+    order.push_back(r.value("MEND_ACTION", "") + ":" + r.value("MEND_RESULT", ""));
+  EXPECT_EQ(order, (std::vector<std::string>{"rotate_logs:applied", "restart_unit:applied"}));
+  EXPECT_TRUE(fs::exists(log + ".1.gz"));
+  EXPECT_LT(used_pct(lfs.mnt()), 50);
+  // Stable afterwards: still up a few seconds later, no new death.
+  const std::string restarts = m.show(unit, "NRestarts");
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(m.show(unit, "ActiveState"), "active");
+  EXPECT_EQ(m.show(unit, "NRestarts"), restarts);
+  EXPECT_TRUE(policy_records(policy, kEscalated).empty());
+  EXPECT_EQ(agent.stop(), 0);
+}
+
 // Data (not logs) fills an XFS volume that is already at its maximum size: the log rotation
 // finds nothing to rotate, the next policy's growth is refused past the maximum, and the
 // incident is escalated once, naming the writer and every step tried. Nothing is changed.
