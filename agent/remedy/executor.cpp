@@ -488,6 +488,7 @@ void Executor::fail(PlanRun& r, const std::string& reason, uint64_t now) {
 }
 
 void Executor::shutdown(uint64_t now) {
+  stopping_ = true;  // nothing a failure below rolls back may start a next plan
   for (auto& [id, rp] : runs_) {
     PlanRun& r = *rp;
     if (r.state == RunState::Applying && r.pending.valid()) {
