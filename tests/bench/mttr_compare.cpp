@@ -736,7 +736,8 @@ void plot(const std::string& out,
   std::ofstream gp(out + "/mttr.gp");
   gp << "set terminal pngcairo size 1000,460 font 'sans,10'\nset output '" << out
      << "/mttr.png'\n"
-        "set title 'Fault onset to validated recovery, median of the runs'\n"
+        "set title 'Fault onset to validated recovery, median of the runs (bars: mend, monit 1 s, "
+        "monit 120 s, systemd Restart= alone)'\n"
         "set datafile missing '-'\nset style data histograms\n"
         "set style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
         "set logscale y\nset yrange [0.3:300]\nset ylabel 'seconds (log scale)'\n"
