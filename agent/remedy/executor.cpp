@@ -552,11 +552,10 @@ void Executor::page(const PlanRun& r, const std::string& reason) {
   for (const auto& s : r.steps)
     tried += "\n  - " + (r.earlier_steps.empty() ? "" : r.policy->ir.name + "/") + s.action + ": " +
              s.description + " -> " + (s.result.empty() ? "not run" : s.result);
-  const std::string msg = "Escalated incident " + inc.id + ": " + inc.root_cause.summary + " [" +
-                          inc.root_cause.kind + "]. " + reason + ". " +
-                          (r.outcome == Outcome::Refused ? "Not run:" : "Tried:") +
-                          (tried.empty() ? " nothing" : tried) +
-                          "\nLook at: " + explain(inc, inc.first_fault_ns);
+  const std::string msg =
+      "Escalated incident " + inc.id + ": " + inc.root_cause.summary + " [" + inc.root_cause.kind +
+      "]. " + reason + ". " + (r.outcome == Outcome::Refused ? "Not run:" : "Tried:") +
+      (tried.empty() ? " nothing" : tried) + "\nLook at: " + explain(inc, inc.first_fault_ns);
   Record rec;
   rec.kind = RecordKind::Escalated;
   rec.priority = 2;
