@@ -91,9 +91,9 @@ struct ActionSpec {
   std::function<std::string(const std::map<std::string, ParamValue>&, const PolicyIR&)> validate;
 };
 
-// apply() and verify() may run on a thread of the executor's own while the event loop goes on
-// (ExecutorConfig::background_steps): they use only what the context gives them, and the
-// incident they point at does not change until the step is over.
+// apply(), undo_state() and verify() may run on a thread of the executor's own while the event
+// loop goes on (ExecutorConfig::background_steps): they use only what the context gives them,
+// and the incident they point at does not change until the step is over.
 class Action {
  public:
   virtual ~Action() = default;

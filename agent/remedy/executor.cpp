@@ -339,11 +339,14 @@ void Executor::run_steps(PlanRun& r, uint64_t now) {
       escalate(r, "cannot write the intent journal: " + st.error().message, now);
       return;
     }
-    auto work = [&a] {
+    // The undo record goes to the journal the moment apply returns, from the step's thread:
+    // a mendd killed after that finds it and rolls the step back.
+    auto work = [this, &a, run = r.id, i] {
       PlanRun::StepResult res;
       res.status = a.apply();
       res.applied = res.status.ok();
       if (res.applied) {
+        (void)journal_.applied(run, i, a.undo_state());
         auto v = a.verify();
         if (!v.ok() || !*v)
           res.status = Error{v.ok() ? "its effect is not in place after apply" : v.error().message};
@@ -377,10 +380,8 @@ bool Executor::step_done(PlanRun& r, PlanRun::StepResult res, uint64_t now) {
   Action& a = *r.actions[i];
   StepLog& step = r.steps[i];
   r.step_started_ns = 0;
-  if (res.applied) {
-    r.applied[i] = true;
-    (void)journal_.applied(r.id, i, a.undo_state());
-  }
+  if (res.applied)
+    r.applied[i] = true;  // journaled by the step itself
   if (!res.status.ok()) {
     step.result = "failed: " + res.status.error().message;
     record(RecordKind::ActionFinished, 4, r, step.action + " failed: " + res.status.error().message,

@@ -10,6 +10,7 @@ namespace mend {
 
 Status IntentJournal::append(const nlohmann::json& line) {
   std::string s = line.dump() + "\n";
+  std::lock_guard<std::mutex> l(mu_);
   int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0)
     return Error::from_errno("Failed to open the intent journal " + path_, errno);
@@ -115,6 +116,7 @@ Result<std::vector<UnfinishedRun>> IntentJournal::unfinished() const {
 
 Status IntentJournal::compact() {
   // Bounded: past max_bytes, keep only the lines of runs still unfinished.
+  std::lock_guard<std::mutex> l(mu_);
   std::ifstream f(path_, std::ios::ate);
   if (!f || static_cast<uint64_t>(f.tellg()) < max_bytes_)
     return {};

@@ -1,10 +1,13 @@
 // The write-ahead intent journal (state_dir/intent.jsonl): before every apply, what is about
 // to be done; after it, how to undo it; at the end, the outcome. Each line is fsync'd. When
 // mendd starts, a plan with no end line is rolled back from it, never repeated blindly.
+// Writes may come from a remedy step's own thread (the "applied" line, right after apply):
+// they are serialized.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -48,6 +51,7 @@ class IntentJournal {
   Status compact();
   std::string path_;
   uint64_t max_bytes_;
+  std::mutex mu_;  // one writer at a time: append and compact
 };
 
 }  // namespace mend

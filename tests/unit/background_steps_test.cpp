@@ -267,3 +267,20 @@ TEST(BackgroundSteps, NoFurtherStepOrPlanStartsOnceStopping) {
   EXPECT_EQ(r2.outcome, Outcome::Refused);
   EXPECT_NE(r2.reason.find("stopping"), std::string::npos);
 }
+
+TEST(BackgroundSteps, AppliedStepIsJournaledByItsThreadBeforeTheLoopHearsOfIt) {
+  // mendd killed -9 right after a step applied, before the loop took the result up: the
+  // journal must already say "applied", or the restart would not roll the step back.
+  Harness h;
+  h.submit(0);
+  gate().release();
+  bool journaled = false;
+  for (int i = 0; i < 500 && !journaled; ++i) {
+    auto open = IntentJournal(h.dir).unfinished();
+    ASSERT_TRUE(open.ok());
+    journaled = open->size() == 1 && !(*open)[0].steps.empty() && (*open)[0].steps[0].applied;
+    if (!journaled)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(journaled);  // no tick() has run
+}
