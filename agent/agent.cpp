@@ -230,19 +230,16 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
   view.memory_locked = memory_locked;
   view.started_ns = monotonic_ns();
   ControlServer control;
+  const ControlHandler serve_control = [&](const std::string& c, const nlohmann::json& a,
+                                           const Peer& p) {
+    return handle_command(view, c, a, p, monotonic_ns());
+  };
   if (!cfg.control.socket.empty()) {
     if (auto st = control.listen(cfg.control); !st.ok()) {
       SPDLOG_ERROR("Control socket: {}", st.error().message);
       return 1;
     }
-    if (auto st = hub.watch(control.fd(),
-                            [&] {
-                              control.serve([&](const std::string& c, const nlohmann::json& a,
-                                                const Peer& p) {
-                                return handle_command(view, c, a, p, monotonic_ns());
-                              });
-                            });
-        !st.ok()) {
+    if (auto st = hub.watch(control.fd(), [&] { control.serve(serve_control); }); !st.ok()) {
       SPDLOG_ERROR("{}", st.error().message);
       return 1;
     }
@@ -334,6 +331,8 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
             metrics.set_error_budget(s.unit, s.budget_remaining);
         }
         drain_ops();
+        // Control clients past their deadline are dropped even when none of them is ready.
+        control.serve(serve_control);
         heartbeat.store(monotonic_ns());
       });
   sd_notify(0, "STOPPING=1");

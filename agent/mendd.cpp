@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "agent.h"
+#include "mend/text.h"
 #include "policy/config.h"
 #include "policy/policy_loader.h"
 #include "policy/units.h"
@@ -246,8 +247,8 @@ int main(int argc, char** argv) {
       sd_notify(0, "WATCHDOG=1");
   });
   sd_notify(0, "STOPPING=1");
-  std::cerr << nlohmann::json{{"type", "trace_summary"}, {"sensors", mend::stats_json(hub.stats())}}
-                   .dump()
+  std::cerr << mend::dump_json(nlohmann::json{{"type", "trace_summary"},
+                                              {"sensors", mend::stats_json(hub.stats())}})
             << std::endl;
   if (!st.ok()) {
     SPDLOG_ERROR("{}", st.error().message);

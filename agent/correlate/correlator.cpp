@@ -1,4 +1,5 @@
 #include "correlator.h"
+#include "mend/text.h"
 
 #include <algorithm>
 
@@ -122,7 +123,7 @@ void Correlator::push(Event e) {
   ++events_seen_;
   max_ts_ = std::max(max_ts_, e.ts_ns);
   // Ties in ts are broken by content, so any arrival order gives the same processing order.
-  std::string key = to_json(e).dump();
+  std::string key = dump_json(to_json(e));
   buffer_.emplace(std::make_pair(e.ts_ns, std::move(key)), std::move(e));
   while (!buffer_.empty() && buffer_.begin()->first.first + cfg_.reorder_ns <= max_ts_) {
     auto node = buffer_.extract(buffer_.begin());

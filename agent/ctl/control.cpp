@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -11,6 +12,9 @@
 
 #include <cstring>
 #include <filesystem>
+
+#include "host/clock.h"
+#include "mend/text.h"
 
 namespace mend {
 
@@ -76,6 +80,10 @@ nlohmann::json control_error(const std::string& code, const std::string& message
 }
 
 ControlServer::~ControlServer() {
+  for (auto& [fd, c] : clients_)
+    close(fd);
+  if (epfd_ >= 0)
+    close(epfd_);
   if (fd_ >= 0) {
     close(fd_);
     unlink(path_.c_str());
@@ -129,6 +137,12 @@ Status ControlServer::listen(const ControlSettings& s) {
     fd_ = -1;
     return e;
   }
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd_;
+  if (epfd_ < 0 || epoll_ctl(epfd_, EPOLL_CTL_ADD, fd_, &ev) != 0)
+    return Error::from_errno("Failed to watch the control socket", errno);
   if (chown(path_.c_str(), 0, has_group_ ? group_ : 0) != 0 && geteuid() == 0)
     SPDLOG_WARN("Failed to set the owner of {}: {}", path_, std::strerror(errno));
   chmod(path_.c_str(), has_group_ ? 0660 : 0600);
@@ -162,44 +176,143 @@ bool ControlServer::authorized(int conn, Peer& peer, std::string& why) const {
 }
 
 void ControlServer::serve(const ControlHandler& h) {
-  for (;;) {
-    int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (conn < 0)
-      return;  // EAGAIN: nothing more pending
-    set_timeouts(conn, 1000);
-    serve_one(conn, h);
-    close(conn);
+  if (fd_ < 0)
+    return;
+  // Takes the epoll descriptor's readiness (clients are edge-triggered, so this clears it until
+  // something new happens); each client is then advanced as far as it can go.
+  epoll_event evs[kMaxClients + 1];
+  (void)epoll_wait(epfd_, evs, kMaxClients + 1, 0);
+  accept_all(h);
+  const uint64_t now = monotonic_ns();
+  for (auto it = clients_.begin(); it != clients_.end();) {
+    Client& c = it->second;
+    if (advance(c, h, now)) {
+      ++it;
+      continue;
+    }
+    const int fd = it->first;
+    it = clients_.erase(it);
+    drop(fd);
   }
 }
 
-void ControlServer::serve_one(int conn, const ControlHandler& h) {
-  Peer peer;
-  std::string why;
-  nlohmann::json resp;
-  std::string line;
-  if (!authorized(conn, peer, why)) {
-    SPDLOG_WARN("Control request refused: {}", why);
-    resp = control_error("permission_denied", why);
-  } else if (!read_line(conn, line, kMaxRequest)) {
-    resp = control_error("bad_request", "no request line (or over 64 KiB) within 1 s");
-  } else {
-    try {
-      auto req = nlohmann::json::parse(line);
-      const int v = req.value("version", 0);
-      if (v != kControlVersion) {
-        resp = control_error("version", "protocol version " + std::to_string(v) +
-                                            " not supported (this mendd speaks " +
-                                            std::to_string(kControlVersion) + ")");
-      } else {
-        const auto cmd = req.at("command").get<std::string>();
-        const auto args = req.value("args", nlohmann::json::object());
-        resp = h(cmd, args, peer);
+void ControlServer::accept_all(const ControlHandler& h) {
+  (void)h;
+  for (;;) {
+    int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (conn < 0)
+      return;  // EAGAIN: nothing more pending
+    if (clients_.size() >= kMaxClients) {
+      ++stats_.refused_busy;
+      const std::string busy =
+          dump_json(control_error("busy", "mendd is serving too many clients; try again")) + "\n";
+      (void)send(conn, busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      close(conn);
+      continue;
+    }
+    Client c;
+    c.fd = conn;
+    c.deadline_ns = monotonic_ns() + kRequestDeadlineNs;
+    std::string why;
+    if (!authorized(conn, c.peer, why)) {
+      ++stats_.denied;
+      SPDLOG_WARN("Control request refused: {}", why);
+      answer(c, control_error("permission_denied", why), monotonic_ns());
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+    ev.data.fd = conn;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, conn, &ev) != 0) {
+      close(conn);
+      continue;
+    }
+    clients_.emplace(conn, std::move(c));
+  }
+}
+
+void ControlServer::answer(Client& c, const nlohmann::json& resp, uint64_t now) {
+  c.out = dump_json(resp) + "\n";
+  c.out_off = 0;
+  c.answered = true;
+  c.deadline_ns = now + kAnswerDeadlineNs;
+}
+
+bool ControlServer::advance(Client& c, const ControlHandler& h, uint64_t now) {
+  if (!c.answered) {
+    char buf[4096];
+    bool eof = false;
+    for (;;) {
+      ssize_t r = recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        break;  // EAGAIN (or an error: the deadline ends it)
+      if (r == 0) {
+        eof = true;
+        break;
       }
-    } catch (const std::exception& e) {
-      resp = control_error("bad_request", std::string("malformed request: ") + e.what());
+      c.in.append(buf, static_cast<size_t>(r));
+      if (c.in.size() > kMaxRequest || c.in.find('\n') != std::string::npos)
+        break;
+    }
+    const auto nl = c.in.find('\n');
+    if (nl == std::string::npos && c.in.size() > kMaxRequest) {
+      ++stats_.bad_requests;
+      answer(c, control_error("bad_request", "request over 64 KiB"), now);
+    } else if (nl != std::string::npos || (eof && !c.in.empty())) {
+      std::string line = c.in.substr(0, nl);
+      nlohmann::json resp;
+      try {
+        auto req = nlohmann::json::parse(line);
+        const int v = req.value("version", 0);
+        if (v != kControlVersion) {
+          ++stats_.bad_requests;
+          resp = control_error("version", "protocol version " + std::to_string(v) +
+                                              " not supported (this mendd speaks " +
+                                              std::to_string(kControlVersion) + ")");
+        } else {
+          const auto cmd = req.at("command").get<std::string>();
+          const auto args = req.value("args", nlohmann::json::object());
+          resp = h(cmd, args, c.peer);
+          ++stats_.served;
+        }
+      } catch (const std::exception& e) {
+        ++stats_.bad_requests;
+        resp = control_error("bad_request", to_utf8(std::string("malformed request: ") + e.what()));
+      }
+      answer(c, resp, now);
+    } else if (eof) {
+      return false;  // went away without asking
+    } else if (now >= c.deadline_ns) {
+      ++stats_.timed_out;
+      ++stats_.bad_requests;
+      answer(c, control_error("bad_request", "no request line (or over 64 KiB) within 1 s"), now);
+    } else {
+      return true;
     }
   }
-  (void)write_all(conn, resp.dump() + "\n");
+  while (c.out_off < c.out.size()) {
+    ssize_t w =
+        send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (now >= c.deadline_ns) {
+        ++stats_.timed_out;
+        return false;
+      }
+      return true;
+    }
+    if (w <= 0)
+      return false;
+    c.out_off += static_cast<size_t>(w);
+  }
+  return false;  // answered in full: close
+}
+
+void ControlServer::drop(int fd) {
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  close(fd);
 }
 
 Result<nlohmann::json> control_request(const std::string& socket_path, const std::string& command,
@@ -216,7 +329,7 @@ Result<nlohmann::json> control_request(const std::string& socket_path, const std
   set_timeouts(fd, 30000);
   nlohmann::json req = {{"version", kControlVersion}, {"command", command}, {"args", args}};
   std::string line;
-  const bool ok = write_all(fd, req.dump() + "\n") && read_line(fd, line, kMaxResponse);
+  const bool ok = write_all(fd, dump_json(req) + "\n") && read_line(fd, line, kMaxResponse);
   close(fd);
   if (!ok)
     return Error{"mendd did not answer on " + socket_path, EPROTO};

@@ -9,15 +9,39 @@
 
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "correlate/incident_json.h"
 #include "correlate/replay.h"
 #include "ctl/control.h"
+#include "mend/text.h"
 #include "policy/plan_selector.h"
 #include "policy/policy_loader.h"
 #include "policy/units.h"
 
 namespace {
+
+// Collects what a stream gets and writes it terminal-safe when it goes out of scope.
+class TerminalSafeOutput {
+ public:
+  TerminalSafeOutput(std::ostream& os, bool on) : os_(os) {
+    if (on)
+      orig_ = os_.rdbuf(buf_.rdbuf());
+  }
+  ~TerminalSafeOutput() {
+    if (!orig_)
+      return;
+    os_.rdbuf(orig_);
+    os_ << mend::terminal_safe(buf_.str()) << std::flush;
+  }
+  TerminalSafeOutput(const TerminalSafeOutput&) = delete;
+  TerminalSafeOutput& operator=(const TerminalSafeOutput&) = delete;
+
+ private:
+  std::ostream& os_;
+  std::ostringstream buf_;
+  std::streambuf* orig_ = nullptr;
+};
 
 int cmd_replay(const std::string& file, const std::string& output, bool skip_bad,
                const std::optional<uint64_t>& window, const std::optional<uint64_t>& quiet,
@@ -83,7 +107,7 @@ int cmd_replay(const std::string& file, const std::string& output, bool skip_bad
     for (const auto& i : r->incidents)
       incs.push_back(mend::to_json(i));
     j["incidents"] = std::move(incs);
-    std::cout << j.dump(2) << "\n";
+    std::cout << mend::dump_json(j, 2) << "\n";
     return 0;
   }
   std::cout << r->incidents.size() << " incident(s) from " << r->events << " event(s)";
@@ -124,7 +148,7 @@ int cmd_policy_check(const std::vector<std::string>& files, bool strict_modes,
     report.push_back(std::move(entry));
   }
   if (output == "json")
-    std::cout << report.dump(2) << "\n";
+    std::cout << mend::dump_json(report, 2) << "\n";
   return rc;
 }
 
@@ -174,7 +198,7 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
 std::string str(const nlohmann::json& j, const char* k) {
   if (!j.contains(k) || j[k].is_null())
     return "";
-  return j[k].is_string() ? j[k].get<std::string>() : j[k].dump();
+  return j[k].is_string() ? j[k].get<std::string>() : mend::dump_json(j[k]);
 }
 
 void print_status(const nlohmann::json& r) {
@@ -282,7 +306,7 @@ int cmd_online(const std::string& socket, const std::string& command, const nloh
   }
   const auto& res = resp["result"];
   if (output == "json") {
-    std::cout << res.dump(2) << "\n";
+    std::cout << mend::dump_json(res, 2) << "\n";
     return 0;
   }
   if (command == "status") {
@@ -405,6 +429,10 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);  // prints help or the usage error
     return rc == 0 ? 0 : 2;
   }
+  // Names in incidents come from processes, cgroups and files anyone may name: what reaches
+  // the terminal has its control characters escaped (JSON output escapes them itself).
+  TerminalSafeOutput safe_out(std::cout, output != "json");
+  TerminalSafeOutput safe_err(std::cerr, true);
   for (const auto& o : online)
     if (o.app->parsed()) {
       nlohmann::json args = nlohmann::json::object();

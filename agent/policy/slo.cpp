@@ -1,4 +1,5 @@
 #include "slo.h"
+#include "mend/text.h"
 
 #include "state_file.h"
 
@@ -180,7 +181,7 @@ void SloTracker::save(uint64_t now, uint64_t min_interval) {
       if (iv.end == 0 || iv.end > horizon)
         a.push_back({iv.start, iv.end});
   }
-  if (auto st = write_file_atomic(state_file_, j.dump() + "\n"); !st.ok()) {
+  if (auto st = write_file_atomic(state_file_, dump_json(j) + "\n"); !st.ok()) {
     SPDLOG_WARN("Failed to save the SLO history: {}", st.error().message);
     return;
   }

@@ -1,4 +1,5 @@
 #include "executor.h"
+#include "mend/text.h"
 
 #include <spdlog/spdlog.h>
 
@@ -593,7 +594,7 @@ void Executor::notify(const PlanRun& r) {
   // argv, no shell; the incident JSON on stdin; killed after the timeout.
   SpawnOptions o;
   o.argv = cfg_.notify_command;
-  o.input = to_json(r.incident).dump() + "\n";
+  o.input = dump_json(to_json(r.incident)) + "\n";
   o.timeout_ns = cfg_.notify_timeout_ns;
   o.env["MEND_INCIDENT_ID"] = r.incident.id;
   o.env["MEND_ROOT_CAUSE"] = r.incident.root_cause.kind;

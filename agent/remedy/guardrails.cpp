@@ -1,4 +1,5 @@
 #include "guardrails.h"
+#include "mend/text.h"
 
 #include "../policy/state_file.h"
 
@@ -79,7 +80,7 @@ void Guardrails::save() const {
       a.push_back(t);
   }
   j["successes"] = successes_;
-  if (auto st = write_file_atomic(cfg_.state_file, j.dump() + "\n"); !st.ok())
+  if (auto st = write_file_atomic(cfg_.state_file, dump_json(j) + "\n"); !st.ok())
     SPDLOG_WARN("Failed to save the guardrail history: {}", st.error().message);
 }
 

@@ -1,4 +1,5 @@
 #include "intent_journal.h"
+#include "mend/text.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,7 +10,7 @@
 namespace mend {
 
 Status IntentJournal::append(const nlohmann::json& line) {
-  std::string s = line.dump() + "\n";
+  std::string s = dump_json(line) + "\n";
   std::lock_guard<std::mutex> l(mu_);
   int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0)

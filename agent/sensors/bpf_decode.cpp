@@ -4,12 +4,14 @@
 #include <map>
 
 #include "../systemd/unit_resolver.h"
+#include "mend/text.h"
 #include "mounts.h"
 
 namespace mend {
 
 std::string bounded_string(const char* s, size_t max) {
-  return std::string(s, strnlen(s, max));
+  // Kernel strings are whatever a process or a cgroup's creator chose: made text here.
+  return to_utf8(std::string_view(s, strnlen(s, max)));
 }
 
 std::string join_cgroup_path(const mend_cgroup_path& p) {
@@ -82,21 +84,23 @@ FsEnospc decode_fs_error(const mend_fs_error_event& e, const MountTable& mounts,
   f.err = e.err;
   f.syscall = syscall_name(e.syscall_nr);
   f.folded = e.folded;
-  if (e.has_path)
-    f.path = bounded_string(e.path, sizeof e.path);
+  // The raw bytes find the mount; the event carries them as text.
+  const std::string raw_path =
+      e.has_path ? std::string(e.path, strnlen(e.path, sizeof e.path)) : "";
+  f.path = to_utf8(raw_path);
   const Mount* m = nullptr;
   if (e.dev_major != 0 || e.dev_minor != 0) {
     f.device = std::to_string(e.dev_major) + ":" + std::to_string(e.dev_minor);
     auto ms = mounts.by_device(e.dev_major, e.dev_minor);
     if (!ms.empty())
       m = ms.front();
-  } else if (!f.path.empty() && f.path.front() == '/') {
-    m = mounts.by_path(f.path);
+  } else if (!raw_path.empty() && raw_path.front() == '/') {
+    m = mounts.by_path(raw_path);
     if (m)
       f.device = m->device();
   }
   if (m)
-    f.mount = m->mountpoint;
+    f.mount = to_utf8(m->mountpoint);
   return f;
 }
 

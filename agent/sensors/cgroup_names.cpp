@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "mend/text.h"
 #include "mounts.h"
 #include "sensor.h"
 
@@ -54,7 +55,7 @@ std::string CgroupNames::lookup(const std::string& root,
       continue;
     if (::stat(it->path().c_str(), &st) != 0)
       continue;
-    cache[st.st_ino] = "/" + fs::relative(it->path(), root, ec).string();
+    cache[st.st_ino] = to_utf8("/" + fs::relative(it->path(), root, ec).string());
   }
   auto it = cache.find(id);
   return it == cache.end() ? "" : it->second;

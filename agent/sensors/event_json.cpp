@@ -1,4 +1,5 @@
 #include "event_json.h"
+#include "mend/text.h"
 
 #include <array>
 
@@ -276,7 +277,7 @@ std::string to_json_line(const Event& e) {
   for (auto it = fields.begin(); it != fields.end(); ++it)
     if (it.key() != "type" && it.key() != "ts_ns")
       o[it.key()] = *it;
-  return o.dump();
+  return dump_json(o);
 }
 
 Result<Event> event_from_json(const json& j) {

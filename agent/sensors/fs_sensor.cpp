@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+
 #include <map>
 #include <unordered_map>
+#include "mend/text.h"
 
 #include "../systemd/unit_resolver.h"
 #include "bpf_decode.h"
@@ -252,9 +254,9 @@ class FsSensor final : public Sensor {
       return;
 
     FsFill f;
-    f.mount = m.mountpoint;
+    f.mount = to_utf8(m.mountpoint);
     f.device = m.device();
-    f.fstype = m.fstype;
+    f.fstype = to_utf8(m.fstype);
     f.used_pct = used_pct;
     f.avail_bytes = avail;
     f.size_bytes = sv.f_blocks * frsize;

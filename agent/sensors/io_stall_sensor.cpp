@@ -17,6 +17,7 @@
 #include "iolat.skel.h"
 #include "kernel_features.h"
 #include "latency_hist.h"
+#include "mend/text.h"
 #include "mounts.h"
 #include "psi.h"
 #include "sensor.h"
@@ -150,9 +151,9 @@ class IoStallSensor final : public Sensor {
         continue;
       IoStall s;
       s.device = std::to_string(dev.first) + ":" + std::to_string(dev.second);
-      s.name = device_name(dev);
+      s.name = to_utf8(device_name(dev));
       for (const auto* m : ctx_.mounts->by_disk(dev.first, dev.second, partitions(s.name)))
-        s.mounts.push_back(m->mountpoint);
+        s.mounts.push_back(to_utf8(m->mountpoint));
       if (!s.mounts.empty())
         s.mount = s.mounts.front();
       s.p50_us = p50;

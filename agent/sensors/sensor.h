@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "host/clock.h"
 #include "mend/event.h"
 #include "mend/result.h"
 #include "mend/sensor_config.h"
@@ -92,7 +93,5 @@ class SensorRegistry {
 #define MEND_REGISTER_SENSOR(name, factory)         \
   static const bool mend_sensor_registered_##name = \
       ::mend::SensorRegistry::instance().add(#name, factory)
-
-uint64_t monotonic_ns();
 
 }  // namespace mend

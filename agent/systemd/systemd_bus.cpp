@@ -7,6 +7,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "host/clock.h"
+
 namespace mend {
 
 namespace {
@@ -18,9 +20,7 @@ constexpr const char* kUnitPrefix = "/org/freedesktop/systemd1/unit";
 constexpr uint64_t kCallTimeoutUs = 5000000;
 
 uint64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+  return monotonic_ns();
 }
 
 // "Failed to <what>: <D-Bus error message>", with an errno that says what kind of failure.

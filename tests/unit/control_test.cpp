@@ -202,3 +202,106 @@ TEST(ControlCommands, StatusIncidentsExplainApproveDenyPause) {
   EXPECT_FALSE(handle_command(v, "resume", {}, root, 0)["result"]["paused"].get<bool>());
   EXPECT_EQ(handle_command(v, "reboot", {}, root, 0)["code"], "unknown_command");
 }
+
+namespace {
+
+int connect_to(const std::string& path) {
+  int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  if (connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(c);
+    return -1;
+  }
+  return c;
+}
+
+std::string read_all(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0)
+    out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+}  // namespace
+
+// Issue 14: a client that connects and sends nothing held the loop for 1 s; a request of one
+// byte 0xff aborted mendd (the error message carried the byte into dump()).
+TEST(ControlSocket, SilentClientsDoNotHoldOthersAndBadBytesAreRefused) {
+  TempDir d;
+  ControlSettings s;
+  s.socket = d.path + "/control.sock";
+  ControlServer srv;
+  ASSERT_TRUE(srv.listen(s).ok());
+  ControlHandler echo = [](const std::string& c, const nlohmann::json&, const Peer&) {
+    return control_ok({{"command", c}});
+  };
+  std::atomic<bool> done{false};
+  std::atomic<int> serves{0};
+  std::thread t([&] {
+    while (!done.load()) {
+      srv.serve(echo);
+      ++serves;
+      usleep(1000);
+    }
+  });
+  // Three silent clients and one that sent half a line.
+  std::vector<int> silent;
+  for (int i = 0; i < 3; ++i)
+    silent.push_back(connect_to(s.socket));
+  int half = connect_to(s.socket);
+  ASSERT_EQ(write(half, "{\"version\"", 10), 10);
+  for (int fd : silent)
+    ASSERT_GE(fd, 0);
+  // Another client is answered while they are all still connected and within their 1 s.
+  auto r = control_request(s.socket, "status", nlohmann::json::object());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ((*r)["result"]["command"], "status");
+  EXPECT_EQ(srv.stats().timed_out, 0u);  // nobody was dropped to make room
+  // One byte 0xff: a clear refusal, valid UTF-8, and the server goes on.
+  int bad = connect_to(s.socket);
+  ASSERT_EQ(write(bad, "\xff\n", 2), 2);
+  const std::string answer = read_all(bad);
+  close(bad);
+  auto resp = nlohmann::json::parse(answer);
+  EXPECT_FALSE(resp["ok"].get<bool>());
+  EXPECT_EQ(resp["code"], "bad_request");
+  // The silent ones get "no request within 1 s" and are closed.
+  for (int fd : silent) {
+    auto late = nlohmann::json::parse(read_all(fd));
+    EXPECT_EQ(late["code"], "bad_request");
+    close(fd);
+  }
+  close(half);
+  auto again = control_request(s.socket, "status", nlohmann::json::object());
+  EXPECT_TRUE(again.ok());
+  done = true;
+  t.join();
+  EXPECT_GE(srv.stats().timed_out, 3u);
+  EXPECT_EQ(srv.clients(), 0u);
+}
+
+TEST(ControlSocket, ClientsOverTheBoundAreToldBusy) {
+  TempDir d;
+  ControlSettings s;
+  s.socket = d.path + "/control.sock";
+  ControlServer srv;
+  ASSERT_TRUE(srv.listen(s).ok());
+  ControlHandler echo = [](const std::string& c, const nlohmann::json&, const Peer&) {
+    return control_ok({{"command", c}});
+  };
+  std::vector<int> fds;
+  for (size_t i = 0; i < ControlServer::kMaxClients + 3; ++i) {
+    fds.push_back(connect_to(s.socket));
+    srv.serve(echo);
+  }
+  EXPECT_EQ(srv.clients(), ControlServer::kMaxClients);
+  EXPECT_EQ(srv.stats().refused_busy, 3u);
+  const std::string busy = read_all(fds.back());
+  EXPECT_EQ(nlohmann::json::parse(busy)["code"], "busy");
+  for (int fd : fds)
+    close(fd);
+}

@@ -7,6 +7,7 @@
 #include "../../correlate/incident_json.h"
 #include "../action.h"
 #include "../spawn.h"
+#include "mend/text.h"
 
 namespace mend {
 
@@ -106,7 +107,7 @@ class ExecAction final : public Action {
     o.argv = argv;
     o.timeout_ns = timeout_ns_;
     if (ctx_.incident) {
-      o.input = to_json(*ctx_.incident).dump() + "\n";
+      o.input = dump_json(to_json(*ctx_.incident)) + "\n";
       o.env["MEND_INCIDENT_ID"] = ctx_.incident->id;
       o.env["MEND_ROOT_CAUSE"] = ctx_.incident->root_cause.kind;
       for (const auto& [k, v] : ctx_.incident->root_cause.entities)
