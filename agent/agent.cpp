@@ -34,6 +34,8 @@ namespace mend {
 
 namespace {
 
+constexpr size_t kMaxClosedIncidents = 256;
+
 void emit(const Record& r, Metrics& metrics) {
   if (auto st = journal_send(r); !st.ok())
     SPDLOG_WARN("{}", st.error().message);
@@ -165,8 +167,12 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
   ccfg.quiet_ns = cfg.correlation.quiet_ns;
   ccfg.reorder_ns = cfg.correlation.reorder_ns;  // live events: one clock, nearly in order
   ccfg.id_prefix = "inc-" + std::to_string(time(nullptr)) + "-";
+  // Bounded: closed incidents stay for mendctl a while (the executor keeps its own copy of
+  // every incident it planned for), then go; their records are in the journal.
+  ccfg.max_closed = kMaxClosedIncidents;
   Correlator correlator(ccfg);
   std::map<std::string, std::string> announced;  // incident -> root cause kind announced
+  correlator.on_forget = [&](const Incident& inc) { announced.erase(inc.id); };
   correlator.on_update = [&](const Incident& inc, const Event& e) {
     auto [it, fresh] = announced.try_emplace(inc.id, "");
     if (fresh) {

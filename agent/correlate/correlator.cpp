@@ -164,21 +164,49 @@ void Correlator::close_quiet(uint64_t now) {
   if (now < next_close_check_)
     return;
   next_close_check_ = now + 1000000000ull;
-  for (auto& inc : incidents_) {
-    if (inc->closed || inc->updated_ns + cfg_.quiet_ns > now)
+  for (auto& inc : incidents_)
+    if (!inc->closed && inc->updated_ns + cfg_.quiet_ns <= now)
+      close(*inc, inc->updated_ns + cfg_.quiet_ns);
+  forget_closed();
+}
+
+void Correlator::close(Incident& inc, uint64_t closed_ns) {
+  inc.closed = true;
+  inc.closed_ns = closed_ns;
+  for (const auto& ent : inc.entities) {
+    auto it = by_entity_.find(ent);
+    if (it == by_entity_.end())
       continue;
-    inc->closed = true;
-    inc->closed_ns = inc->updated_ns + cfg_.quiet_ns;
-    for (const auto& ent : inc->entities) {
-      auto it = by_entity_.find(ent);
-      if (it == by_entity_.end())
-        continue;
-      it->second.erase(inc.get());
-      if (it->second.empty())
-        by_entity_.erase(it);
-    }
-    reevaluate(*inc);
+    it->second.erase(&inc);
+    if (it->second.empty())
+      by_entity_.erase(it);
   }
+  reevaluate(inc);
+  // Only open incidents take events, merge or recover: what served that goes.
+  faults_.erase(&inc);
+  evidence_keys_.erase(&inc);
+  --open_;
+  ++closed_;
+}
+
+void Correlator::forget_closed() {
+  if (closed_ <= cfg_.max_closed)
+    return;
+  // Oldest opened first; one pass.
+  size_t excess = closed_ - cfg_.max_closed;
+  auto keep = std::stable_partition(incidents_.begin(), incidents_.end(), [&](const auto& p) {
+    if (excess == 0 || !p->closed)
+      return true;
+    --excess;
+    return false;
+  });
+  for (auto it = keep; it != incidents_.end(); ++it) {
+    if (on_forget)
+      on_forget(**it);
+    ++closed_forgotten_;
+    --closed_;
+  }
+  incidents_.erase(keep, incidents_.end());
 }
 
 void Correlator::add_evidence(Incident& inc, const Event& e) {
@@ -248,8 +276,17 @@ void Correlator::merge_into(Incident& dst, Incident& src) {
 void Correlator::process(const Event& e) {
   close_quiet(e.ts_ns);
   EventFacts f = facts_of(e);
-  if (const auto* u = std::get_if<UnitState>(&e.payload); u && u->memory_current > 0)
+  if (const auto* u = std::get_if<UnitState>(&e.payload); u && u->memory_current > 0) {
     memory_by_unit_[u->unit] = e;
+    if (memory_by_unit_.size() > cfg_.max_memory_units) {
+      // The stalest reading goes: it would be outside the window of any global OOM soonest.
+      auto oldest = memory_by_unit_.begin();
+      for (auto it = memory_by_unit_.begin(); it != memory_by_unit_.end(); ++it)
+        if (it->second.ts_ns < oldest->second.ts_ns)
+          oldest = it;
+      memory_by_unit_.erase(oldest);
+    }
+  }
 
   // Open incidents this event shares an entity with, or is linked to by a dependency or by
   // naming a unit as a writer / I/O issuer.
@@ -290,7 +327,20 @@ void Correlator::process(const Event& e) {
       ++events_ignored_;
       return;
     }
+    if (open_ >= cfg_.max_open) {
+      // Bounded: the open incident that has been quiet longest is closed now.
+      Incident* stalest = nullptr;
+      for (auto& i : incidents_)
+        if (!i->closed && (!stalest || i->updated_ns < stalest->updated_ns))
+          stalest = i.get();
+      if (stalest) {
+        close(*stalest, e.ts_ns);
+        ++closed_early_;
+        forget_closed();
+      }
+    }
     incidents_.push_back(std::make_unique<Incident>());
+    ++open_;
     inc = incidents_.back().get();
     inc->id = cfg_.id_prefix + std::to_string(next_id_++);
     inc->opened_ns = e.ts_ns;
@@ -304,6 +354,9 @@ void Correlator::process(const Event& e) {
       if (other == inc)
         continue;
       merge_into(*inc, *other);
+      --open_;
+      if (on_forget)
+        on_forget(*other);
       incidents_.erase(std::find_if(incidents_.begin(), incidents_.end(),
                                     [&](const auto& p) { return p.get() == other; }));
     }

@@ -23,6 +23,13 @@ struct CorrelatorConfig {
   uint64_t reorder_ns = 2000000000ull;   // events may arrive this much out of order
   size_t max_evidence = 64;              // distinct evidence entries kept per incident
   std::string id_prefix = "inc-";
+  // Closed incidents kept for mendctl after their quiet period, oldest forgotten first (the
+  // live agent keeps a few hundred; a replay keeps them all, its input bounds them).
+  size_t max_closed = SIZE_MAX;
+  // Open incidents at once: past it the least recently updated one is closed early (counted).
+  size_t max_open = 10000;
+  // Units whose latest memory reading is remembered (global OOM: the largest consumer).
+  size_t max_memory_units = 4096;
 };
 
 class Correlator {
@@ -39,8 +46,15 @@ class Correlator {
   std::vector<const Incident*> incidents() const;
   uint64_t events_seen() const { return events_seen_; }
   uint64_t events_ignored() const { return events_ignored_; }  // joined nothing, opened nothing
+  size_t open_incidents() const { return open_; }
+  uint64_t closed_forgotten() const { return closed_forgotten_; }  // over max_closed
+  uint64_t closed_early() const { return closed_early_; }          // over max_open
+  size_t buffered() const { return buffer_.size(); }
   // Called after an incident changed (live pipeline, latency benchmark).
   std::function<void(const Incident&, const Event&)> on_update;
+  // Called just before an incident is forgotten: closed and over max_closed, or merged into
+  // another (its pointer is invalid afterwards).
+  std::function<void(const Incident&)> on_forget;
 
  private:
   struct Pending {
@@ -49,6 +63,8 @@ class Correlator {
   };
   void process(const Event& e);
   void close_quiet(uint64_t now);
+  void close(Incident& inc, uint64_t closed_ns);
+  void forget_closed();
   void reevaluate(Incident& inc);
   void add_evidence(Incident& inc, const Event& e);
   void merge_into(Incident& dst, Incident& src);
@@ -69,6 +85,8 @@ class Correlator {
   uint64_t next_close_check_ = 0;
   uint64_t events_seen_ = 0;
   uint64_t events_ignored_ = 0;
+  size_t open_ = 0, closed_ = 0;
+  uint64_t closed_forgotten_ = 0, closed_early_ = 0;
 };
 
 // What an event says about the world, for grouping: its entities ("unit:x", "mount:/m",

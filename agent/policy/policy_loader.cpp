@@ -449,6 +449,10 @@ Result<std::vector<PolicyIR>> parse_policies(const std::string& text, const std:
   return out;
 }
 
+namespace {
+constexpr const char* kStepDeadline = "step_deadline";
+}  // namespace
+
 Result<std::vector<CompiledPolicy>> compile_policies(const std::vector<PolicyIR>& irs) {
   Errors errs;
   const auto kinds = RuleRegistry::instance().kinds();
@@ -479,9 +483,19 @@ Result<std::vector<CompiledPolicy>> compile_policies(const std::vector<PolicyIR>
       CompiledAction ca;
       ca.name = a.name;
       ca.reversible = spec->reversible;
+      ca.step_deadline_ns = spec->step_deadline_ns;
+      // `step_deadline` belongs to the executor, not to the action: any action takes it.
+      const ParamSpec deadline_spec{kStepDeadline, ParamType::Duration, false, 1e9,
+                                    86400e9,       int64_t{0},          {},    ""};
+      if (auto it = a.params.find(kStepDeadline); it != a.params.end()) {
+        ParamValue typed;
+        if (type_param(deadline_spec, it->second, a.param_marks.at(kStepDeadline),
+                       a.name + "." + kStepDeadline, errs, typed))
+          ca.step_deadline_ns = static_cast<uint64_t>(std::get<int64_t>(typed));
+      }
       for (const auto& [k, v] : a.params)
-        if (std::none_of(spec->params.begin(), spec->params.end(),
-                         [&](const ParamSpec& ps) { return ps.name == k; }))
+        if (k != kStepDeadline && std::none_of(spec->params.begin(), spec->params.end(),
+                                               [&](const ParamSpec& ps) { return ps.name == k; }))
           errs.add(a.param_marks.at(k), "unknown parameter \"" + k + "\" of action " + a.name);
       for (const auto& ps : spec->params) {
         auto it = a.params.find(ps.name);
@@ -496,6 +510,14 @@ Result<std::vector<CompiledPolicy>> compile_policies(const std::vector<PolicyIR>
         if (type_param(ps, it->second, a.param_marks.at(ps.name), a.name + "." + ps.name, errs,
                        typed))
           ca.params[ps.name] = typed;
+      }
+      // A step's own timeout (a job, a command) ends it before the executor has to.
+      if (auto t = ca.params.find("timeout"); t != ca.params.end() &&
+                                              std::holds_alternative<int64_t>(t->second) &&
+                                              !a.params.count(kStepDeadline)) {
+        const auto own = static_cast<uint64_t>(std::get<int64_t>(t->second));
+        if (own + 30000000000ull > ca.step_deadline_ns)
+          ca.step_deadline_ns = own + 30000000000ull;
       }
       if (spec->validate && ca.params.size() == spec->params.size())
         if (auto e = spec->validate(ca.params, ir); !e.empty())

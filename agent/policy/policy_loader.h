@@ -16,6 +16,9 @@ struct CompiledAction {
   std::string name;
   std::map<std::string, ParamValue> params;  // typed, bounded, defaults filled in
   bool reversible = true;
+  // The step's deadline: `step_deadline:` in the policy, else the action's default. At the
+  // deadline the step is abandoned, the plan rolled back and escalated.
+  uint64_t step_deadline_ns = 0;
 };
 
 struct CompiledPolicy {

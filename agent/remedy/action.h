@@ -85,6 +85,9 @@ struct ActionSpec {
   // Irreversible and able to lose data or capacity for good (delete files, grow a filesystem):
   // a policy must say allow_irreversible: true. A restart is irreversible but not destructive.
   bool destructive = false;
+  // How long one step of this action may run before it is abandoned (a policy may say
+  // `step_deadline:`). A step's own `timeout` parameter, when longer, moves it past that.
+  uint64_t step_deadline_ns = 600000000000ull;  // 10 min
   std::vector<ParamSpec> params;
   // Checks across parameters at compile time (e.g. "an exec without rollback_command needs
   // allow_irreversible"): returns an error message, or "" when the parameters are fine.

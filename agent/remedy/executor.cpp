@@ -7,6 +7,8 @@
 #include "../sensors/sensor.h"
 #include "spawn.h"
 
+#include <thread>
+
 namespace mend {
 
 namespace {
@@ -41,6 +43,8 @@ std::string_view to_string(RunState s) {
   switch (s) {
     case RunState::AwaitingApproval:
       return "awaiting_approval";
+    case RunState::Queued:
+      return "queued";
     case RunState::Applying:
       return "applying";
     case RunState::Verifying:
@@ -88,7 +92,27 @@ Executor::Executor(ExecutorConfig cfg, UnitOps& units, RecoveryProbe& probe,
       probe_(probe),
       records_(std::move(records)),
       guards_(cfg_.guardrails),
-      journal_(cfg_.state_dir) {}
+      journal_(std::make_shared<IntentJournal>(cfg_.state_dir)) {}
+
+Executor::~Executor() {
+  // A step thread still running uses its run's action and incident: give it a moment, then
+  // leave that run allocated (the process is ending) rather than free what it reads.
+  auto keep_if_running = [&](PlanRun* r, std::chrono::seconds wait) {
+    if (!r->pending.valid() || r->pending.wait_for(wait) == std::future_status::ready)
+      return;
+    for (auto& [id, rp] : runs_)
+      if (rp.get() == r)
+        (void)rp.release();
+    for (auto& rp : retired_)
+      if (rp.get() == r)
+        (void)rp.release();
+  };
+  for (auto& ab : abandoned_)
+    keep_if_running(ab.run, std::chrono::seconds(1));
+  for (auto& [id, rp] : runs_)
+    if (rp && rp->state == RunState::Applying)
+      keep_if_running(rp.get(), std::chrono::seconds(5));
+}
 
 const PlanRun* Executor::find(const std::string& id) const {
   auto it = runs_.find(id);
@@ -136,6 +160,19 @@ size_t Executor::verifying() const {
   return n;
 }
 
+size_t Executor::queued() const {
+  size_t n = 0;
+  for (const auto& [id, r] : runs_)
+    n += r->state == RunState::Queued;
+  return n;
+}
+
+Executor::Counters Executor::counters() const {
+  Counters c = counters_;
+  c.notify_dropped = notifier_.dropped();
+  return c;
+}
+
 std::vector<const PlanRun*> Executor::runs() const {
   std::vector<const PlanRun*> out;
   for (const auto& r : retired_)
@@ -145,7 +182,8 @@ std::vector<const PlanRun*> Executor::runs() const {
   return out;
 }
 
-PlanRun& Executor::start_run(const Incident& inc, const PlanChoice& plan, uint64_t now) {
+PlanRun& Executor::start_run(const Incident& inc, const PlanChoice& plan, uint64_t now,
+                             bool retire) {
   (void)now;
   auto run = std::make_unique<PlanRun>();
   PlanRun& r = *run;
@@ -158,19 +196,29 @@ PlanRun& Executor::start_run(const Incident& inc, const PlanChoice& plan, uint64
   r.target = plan.target_unit;
   r.mode = plan.mode;
   auto& slot = runs_[inc.id];
-  if (slot) {
+  const bool fresh = !slot;
+  if (slot && retire) {
     // The run it replaces stays readable (explain, the caller's reference): retired, bounded.
     retired_.push_back(std::move(slot));
-    while (retired_.size() > 64)
-      retired_.pop_front();
-  } else {
-    order_.push_back(inc.id);
-    while (order_.size() > 1024) {
-      runs_.erase(order_.front());
-      order_.erase(order_.begin());
-    }
+    for (auto it = retired_.begin(); retired_.size() > 64 && it != retired_.end();)
+      it = (*it)->end_deferred ? std::next(it) : retired_.erase(it);
   }
   slot = std::move(run);
+  if (fresh) {
+    order_.push_back(inc.id);
+    // Bounded; only finished runs are forgotten, oldest first: a run that waits, applies or
+    // verifies holds a slot, a journal entry or a thread and is never dropped.
+    for (size_t i = 0; order_.size() > kMaxRuns && i < order_.size();) {
+      const PlanRun& old = *runs_.at(order_[i]);
+      if (old.state != RunState::Done || old.end_deferred) {
+        ++i;
+        continue;
+      }
+      runs_.erase(order_[i]);
+      order_.erase(order_.begin() + static_cast<std::ptrdiff_t>(i));
+      ++counters_.runs_evicted;
+    }
+  }
   return r;
 }
 
@@ -207,13 +255,28 @@ void Executor::submit_prepared(PlanRun& r, uint64_t now) {
     r.promoted = true;
   }
   for (const auto& a : r.policy->actions) {
-    r.actions.push_back(ActionRegistry::instance().create(a.name, Params(a.params), ctx));
+    r.actions.push_back(
+        std::shared_ptr<Action>(ActionRegistry::instance().create(a.name, Params(a.params), ctx)));
     r.steps.push_back({a.name, r.actions.back()->describe(), ""});
+    r.step_deadline_ns.push_back(a.step_deadline_ns);
   }
   r.applied.assign(r.actions.size(), false);
 
   Admission adm = stopping_ ? Admission{false, "mendd is stopping"}
                             : guards_.admit(r.policy->ir, r.target, r.mode, now);
+  if (adm.allowed && abandoned_.size() >= kMaxAbandoned)
+    adm = {false,
+           std::to_string(abandoned_.size()) +
+               " remedy steps are still running past their deadline: no new plan starts",
+           true};
+  if (!adm.allowed && adm.concurrency && !stopping_) {
+    // Only the node's concurrency budget is in the way: wait for a slot (approval needs none).
+    if (r.mode != Mode::Approve) {
+      queue(r, adm.reason, now);
+      return;
+    }
+    adm.allowed = true;
+  }
   if (!adm.allowed) {
     // Observe, dry-run, pause and budgets: say exactly what would have been done.
     for (size_t i = 0; i < r.actions.size(); ++i) {
@@ -264,7 +327,10 @@ void Executor::refresh(const Incident& inc) {
   }
   Incident& mine = it->second->incident;
   Incident fresh = inc;
-  fresh.state = mine.state;
+  // A plan that waits for a slot has not touched anything yet: the correlator's word on the
+  // fault (it may have cleared) is the incident's state.
+  if (it->second->state != RunState::Queued)
+    fresh.state = mine.state;
   fresh.plan = mine.plan;
   fresh.slo_impact = mine.slo_impact;
   fresh.remediation_start_ns = mine.remediation_start_ns;
@@ -279,12 +345,113 @@ Status Executor::approve(const std::string& id, uint64_t now) {
   PlanRun& r = *it->second;
   // Guardrails again: time has passed since the plan was chosen.
   Admission adm = guards_.admit(r.policy->ir, r.target, Mode::Auto, now);
+  r.approved = true;
+  if (!adm.allowed && adm.concurrency) {
+    queue(r, adm.reason, now);
+    return {};
+  }
   if (!adm.allowed) {
     escalate(r, "approved, but refused by guardrails: " + adm.reason, now);
     return Error{adm.reason, EAGAIN};
   }
   apply(r, now);
   return {};
+}
+
+void Executor::queue(PlanRun& r, const std::string& reason, uint64_t now) {
+  if (r.queued_ns == 0 && queued() >= cfg_.max_queued) {
+    ++counters_.queue_full;
+    finish(r, Outcome::Refused,
+           reason + "; " + std::to_string(cfg_.max_queued) + " plans already wait for a slot", now);
+    r.incident.state = IncidentState::Escalated;
+    page(r, "the plan could not wait for a slot: " + r.reason);
+    return;
+  }
+  if (r.queued_ns == 0) {
+    ++counters_.queued;
+    r.queued_ns = now;
+  }
+  r.queue_deadline_ns = r.queued_ns + cfg_.queue_timeout_ns;
+  r.state = RunState::Queued;
+  r.incident.state = IncidentState::Open;
+  record(RecordKind::ActionStarted, 5, r,
+         "Queued: " + reason + "; runs when a slot frees (escalates after " +
+             std::to_string(cfg_.queue_timeout_ns / 1000000000ull) + " s of waiting)",
+         "", "queued");
+}
+
+namespace {
+int impact_rank(const std::string& impact) {
+  return impact == "high" ? 3 : impact == "medium" ? 2 : impact == "low" ? 1 : 0;
+}
+}  // namespace
+
+void Executor::run_queue(uint64_t now) {
+  for (auto& [id, rp] : runs_) {
+    PlanRun& r = *rp;
+    if (r.state != RunState::Queued)
+      continue;
+    if (r.incident.state == IncidentState::Resolved) {
+      finish(r, Outcome::None, "the fault cleared while the plan waited for a slot", now);
+      record(RecordKind::ActionFinished, 5, r, "Not run: the fault cleared while the plan waited",
+             "", "not run");
+    } else if (now >= r.queue_deadline_ns) {
+      ++counters_.queue_timeouts;
+      escalate(
+          r,
+          "waited " + std::to_string((now - r.queued_ns) / 1000000000ull) +
+              " s for a slot (node budget: " + std::to_string(cfg_.guardrails.node_max_concurrent) +
+              " plan(s) at once) while the fault goes on",
+          now);
+    }
+  }
+  // At most one attempt per waiting plan and tick: a plan refused again stays where it is.
+  for (size_t tries = queued(); tries > 0 && !stopping_; --tries) {
+    if (guards_.running() >= cfg_.guardrails.node_max_concurrent)
+      return;
+    PlanRun* best = nullptr;
+    for (auto& [id, rp] : runs_)
+      if (rp->state == RunState::Queued &&
+          (!best || impact_rank(rp->incident.slo_impact) > impact_rank(best->incident.slo_impact) ||
+           (impact_rank(rp->incident.slo_impact) == impact_rank(best->incident.slo_impact) &&
+            rp->queued_ns < best->queued_ns)))
+        best = rp.get();
+    if (!best)
+      return;
+    PlanRun& r = *best;
+    if (r.approved) {
+      Admission adm = guards_.admit(r.policy->ir, r.target, Mode::Auto, now);
+      if (adm.allowed)
+        apply(r, now);
+      else if (!adm.concurrency)
+        escalate(r, "approved, but refused by guardrails: " + adm.reason, now);
+      continue;
+    }
+    // The policies again, against the incident as it is now: it may have grown or changed.
+    PlanChoice choice;
+    if (next_plan_) {
+      choice = next_plan_(r.incident, r.tried_policies);
+    } else {
+      choice.policy = r.policy;
+      choice.mode = r.mode;
+      choice.target_unit = r.target;
+      choice.reason = "the plan chosen before it waited";
+    }
+    if (!choice.policy) {
+      finish(r, Outcome::Refused, "no policy matches any more: " + choice.reason, now);
+      continue;
+    }
+    Incident inc = r.incident;
+    const uint64_t queued_ns = r.queued_ns;
+    std::set<std::string> tried = r.tried_policies;
+    std::vector<StepLog> earlier = r.earlier_steps;
+    // Replaces the waiting run in place (`r` is gone after this).
+    PlanRun& n = start_run(inc, choice, now, /*retire=*/false);
+    n.queued_ns = queued_ns;
+    n.tried_policies = std::move(tried);
+    n.earlier_steps = std::move(earlier);
+    submit_prepared(n, now);
+  }
 }
 
 Status Executor::deny(const std::string& id, uint64_t now) {
@@ -305,7 +472,7 @@ void Executor::apply(PlanRun& r, uint64_t now) {
   inc.remediation_start_ns = now;
   guards_.started(r.policy->ir, r.target, now);
   r.started = true;
-  if (auto st = journal_.begin(r.id, inc.id, r.policy->ir.name, r.target); !st.ok()) {
+  if (auto st = journal_->begin(r.id, inc.id, r.policy->ir.name, r.target); !st.ok()) {
     // Without the journal a crash could leave a change nobody can undo: do not act.
     escalate(r, "cannot write the intent journal: " + st.error().message, now);
     return;
@@ -334,7 +501,7 @@ void Executor::run_steps(PlanRun& r, uint64_t now) {
     step.description = a.describe();
     record(RecordKind::ActionStarted, 5, r, "Running " + step.action + ": " + step.description,
            step.action, "started");
-    if (auto st = journal_.intent(r.id, i, step.action, params_json(r.policy->actions[i].params));
+    if (auto st = journal_->intent(r.id, i, step.action, params_json(r.policy->actions[i].params));
         !st.ok()) {
       rollback(r, now);
       escalate(r, "cannot write the intent journal: " + st.error().message, now);
@@ -342,13 +509,15 @@ void Executor::run_steps(PlanRun& r, uint64_t now) {
     }
     // The undo record goes to the journal the moment apply returns, from the step's thread:
     // a mendd killed after that finds it and rolls the step back.
-    auto work = [this, &a, run = r.id, i] {
+    // The thread owns what it uses (the action, the journal): a step abandoned at its deadline
+    // may return long after the plan was rolled back.
+    auto work = [action = r.actions[i], journal = journal_, run = r.id, i] {
       PlanRun::StepResult res;
-      res.status = a.apply();
+      res.status = action->apply();
       res.applied = res.status.ok();
       if (res.applied) {
-        (void)journal_.applied(run, i, a.undo_state());
-        auto v = a.verify();
+        (void)journal->applied(run, i, action->undo_state());
+        auto v = action->verify();
         if (!v.ok() || !*v)
           res.status = Error{v.ok() ? "its effect is not in place after apply" : v.error().message};
       }
@@ -358,7 +527,19 @@ void Executor::run_steps(PlanRun& r, uint64_t now) {
     r.progress->set("");
     if (cfg_.background_steps) {
       r.state = RunState::Applying;
-      r.pending = std::async(std::launch::async, work);
+      std::promise<PlanRun::StepResult> done;
+      r.pending = done.get_future();
+      // Detached, not std::async: a future of std::async would make whoever drops it wait for
+      // a step that may never return.
+      std::thread([work = std::move(work), done = std::move(done)]() mutable {
+        PlanRun::StepResult res;
+        try {
+          res = work();
+        } catch (const std::exception& e) {
+          res.status = Error{std::string("the step threw: ") + e.what()};
+        }
+        done.set_value(std::move(res));
+      }).detach();
       return;
     }
     PlanRun::StepResult res;
@@ -416,9 +597,80 @@ void Executor::take_refresh(PlanRun& r) {
     refresh(*inc);
 }
 
+void Executor::abandon(PlanRun& r, uint64_t now) {
+  const size_t i = r.step;
+  ++counters_.step_deadlines;
+  const std::string limit = std::to_string(r.step_deadline_ns[i] / 1000000000ull) + " s";
+  StepLog& step = r.steps[i];
+  step.result = "abandoned at its deadline (" + limit + "); undone if it returns";
+  record(RecordKind::ActionFinished, 3, r,
+         step.action + " did not finish within its deadline of " + limit + ": abandoned",
+         step.action, "timeout");
+  r.state = RunState::Verifying;
+  r.step_started_ns = 0;
+  // The step may still apply: the journal keeps the run open until it returns, so a restart
+  // in between rolls it back.
+  r.end_deferred = true;
+  abandoned_.push_back({&r, i, now});
+  rollback(r, now);
+  escalate(r,
+           step.action + " did not finish within its deadline of " + limit +
+               "; the plan was rolled back and the step is undone if it returns",
+           now);
+}
+
+void Executor::reap_abandoned(uint64_t now) {
+  (void)now;
+  for (auto it = abandoned_.begin(); it != abandoned_.end();) {
+    PlanRun& r = *it->run;
+    if (r.pending.valid() &&
+        r.pending.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      ++it;
+      continue;
+    }
+    PlanRun::StepResult res = r.pending.valid() ? r.pending.get() : PlanRun::StepResult{};
+    const size_t i = it->step;
+    Action& a = *r.actions[i];
+    std::string what, result = "abandoned";
+    if (!res.applied) {
+      what = "returned after its deadline without applying" +
+             (res.status.ok() ? std::string() : " (" + res.status.error().message + ")");
+    } else if (!a.reversible()) {
+      what = "returned after its deadline and applied; irreversible, left as is";
+    } else {
+      Status st;
+      {
+        StepClock clock(step_started_ns_);
+        st = a.rollback();
+      }
+      if (st.ok()) {
+        (void)journal_->rolled_back(r.id, i);
+        what = "returned after its deadline and was rolled back";
+        result = "rolled_back";
+      } else {
+        what = "returned after its deadline; rollback failed: " + st.error().message;
+        result = "rollback_failed";
+      }
+    }
+    r.steps[i].result = "abandoned at its deadline; " + what;
+    record(RecordKind::RolledBack, 4, r, r.steps[i].action + " " + what, r.steps[i].action, result);
+    r.end_deferred = false;
+    (void)journal_->end(r.id, "escalated");
+    it = abandoned_.erase(it);
+  }
+}
+
 void Executor::tick(uint64_t now) {
   for (auto& [id, rp] : runs_)
     collect(*rp, now);
+  for (auto& [id, rp] : runs_) {
+    PlanRun& r = *rp;
+    if (r.state == RunState::Applying && cfg_.background_steps && r.pending.valid() &&
+        r.step < r.step_deadline_ns.size() && r.step_deadline_ns[r.step] > 0 &&
+        now >= r.step_started_ns + r.step_deadline_ns[r.step])
+      abandon(r, now);
+  }
+  reap_abandoned(now);
   for (auto& [id, rp] : runs_) {
     PlanRun& r = *rp;
     if (r.state == RunState::AwaitingApproval && now >= r.approval_deadline_ns) {
@@ -432,6 +684,8 @@ void Executor::tick(uint64_t now) {
     // that happened before (a death of the instance the fix replaced, read late) resets the
     // window once; a unit that keeps failing never gets a full window and the deadline passes.
     auto ok = probe_.holds(r.policy->ir.verify, r.incident, r.target, r.window_from_ns, why);
+    if (!ok.ok() && ok.error().code == EAGAIN && now < r.deadline_ns)
+      continue;  // not known this tick (the bus is busy with a step): the window stays as it is
     if (ok.ok() && *ok) {
       if (r.stable_since_ns == 0)
         r.stable_since_ns = now;
@@ -455,6 +709,7 @@ void Executor::tick(uint64_t now) {
       fail(r, reason, now);
     }
   }
+  run_queue(now);
 }
 
 void Executor::fail(PlanRun& r, const std::string& reason, uint64_t now) {
@@ -493,12 +748,23 @@ void Executor::shutdown(uint64_t now) {
   stopping_ = true;  // nothing a failure below rolls back may start a next plan
   for (auto& [id, rp] : runs_) {
     PlanRun& r = *rp;
+    if (r.state == RunState::Queued) {
+      escalate(r, "mendd is stopping; the plan was waiting for a slot", now);
+      continue;
+    }
     if (r.state == RunState::Applying && r.pending.valid()) {
-      // A step cannot be interrupted halfway safely: let it end (its own timeout bounds it),
-      // take its result, and run no further step.
+      // A step cannot be interrupted halfway safely: let it end, up to its deadline; one that
+      // does not is abandoned, and the intent journal has the next start roll it back.
       SPDLOG_INFO("Waiting for {} of {} to finish before stopping", r.steps[r.step].action,
                   r.incident.id);
       StepClock clock(step_started_ns_);
+      const uint64_t limit = r.step < r.step_deadline_ns.size() ? r.step_deadline_ns[r.step] : 0;
+      const uint64_t elapsed = now > r.step_started_ns ? now - r.step_started_ns : 0;
+      if (limit > 0 && r.pending.wait_for(std::chrono::nanoseconds(
+                           limit > elapsed ? limit - elapsed : 0)) != std::future_status::ready) {
+        abandon(r, now);
+        continue;
+      }
       PlanRun::StepResult res = r.pending.get();
       r.state = RunState::Verifying;
       take_refresh(r);
@@ -527,7 +793,7 @@ void Executor::rollback(PlanRun& r, uint64_t now) {
     r.applied[i] = !st.ok();
     r.steps[i].result = st.ok() ? "rolled back" : "rollback failed: " + st.error().message;
     if (st.ok())
-      (void)journal_.rolled_back(r.id, i);
+      (void)journal_->rolled_back(r.id, i);
     record(RecordKind::RolledBack, 4, r, r.steps[i].action + ": " + r.steps[i].result,
            r.steps[i].action, st.ok() ? "rolled_back" : "rollback_failed");
     any = true;
@@ -580,7 +846,8 @@ void Executor::finish(PlanRun& r, Outcome o, const std::string& reason, uint64_t
     // Counted against the concurrency budget and begun in the journal: close both once.
     r.started = false;
     guards_.finished();
-    (void)journal_.end(r.id, std::string(to_string(o)));
+    if (!r.end_deferred)
+      (void)journal_->end(r.id, std::string(to_string(o)));
   }
   r.state = RunState::Done;
   r.outcome = o;
@@ -599,15 +866,11 @@ void Executor::notify(const PlanRun& r) {
   o.env["MEND_INCIDENT_ID"] = r.incident.id;
   o.env["MEND_ROOT_CAUSE"] = r.incident.root_cause.kind;
   o.env["MEND_UNIT"] = r.target;
-  auto res = spawn_and_wait(o);
-  if (!res.ok())
-    SPDLOG_WARN("Failed to run the notify command: {}", res.error().message);
-  else if (!res->ok())
-    SPDLOG_WARN("Notify command {}: {}", o.argv[0], res->summary());
+  notifier_.send(std::move(o));  // off the loop; bounded
 }
 
 Status Executor::recover(uint64_t now) {
-  auto open = journal_.unfinished();
+  auto open = journal_->unfinished();
   if (!open.ok())
     return open.error();
   for (const auto& u : *open) {
@@ -639,7 +902,7 @@ Status Executor::recover(uint64_t now) {
           result = "rollback failed: " + rb.error().message;
         } else {
           result = "rolled back";
-          (void)journal_.rolled_back(u.run_id, it->index);
+          (void)journal_->rolled_back(u.run_id, it->index);
         }
       }
       tried += "\n  - " + it->action + ": " + result;
@@ -657,7 +920,7 @@ Status Executor::recover(uint64_t now) {
     rec.extra["reason"] = "interrupted";
     if (records_)
       records_(rec);
-    (void)journal_.end(u.run_id, "rolled_back");
+    (void)journal_->end(u.run_id, "rolled_back");
   }
   (void)now;
   return {};

@@ -21,6 +21,7 @@
 #include "action.h"
 #include "guardrails.h"
 #include "intent_journal.h"
+#include "notifier.h"
 
 namespace mend {
 
@@ -37,6 +38,10 @@ struct ExecutorConfig {
   // GB or a volume growth runs; the step's result is taken up by the next tick(). Off: steps
   // run inside submit/approve/tick (unit tests drive the executor with a fake clock).
   bool background_steps = false;
+  // A plan refused only because the node's concurrency budget is taken waits this long for a
+  // slot (then escalates); at most max_queued plans wait, the rest escalate at once.
+  uint64_t queue_timeout_ns = 600000000000ull;  // 10 min
+  size_t max_queued = 64;
 };
 
 // on_failure: rollback_then_next asks for the next plan for the incident, skipping the
@@ -45,6 +50,7 @@ using NextPlan = std::function<PlanChoice(const Incident&, const std::set<std::s
 
 // Whether the policy's verify block holds for the target right now (unit active and not
 // restarting, no OOM kill since `since_ns`, usage under X%, ...). `why` says what does not.
+// An error with code EAGAIN means "not known this tick": asked again at the next one.
 class RecoveryProbe {
  public:
   virtual ~RecoveryProbe() = default;
@@ -52,7 +58,7 @@ class RecoveryProbe {
                              uint64_t since_ns, std::string& why) = 0;
 };
 
-enum class RunState { AwaitingApproval, Applying, Verifying, Done };
+enum class RunState { AwaitingApproval, Queued, Applying, Verifying, Done };
 enum class Outcome { None, Verified, RolledBack, Escalated, Observed, Refused };
 std::string_view to_string(Outcome o);
 std::string_view to_string(RunState s);
@@ -75,10 +81,17 @@ struct PlanRun {
   Outcome outcome = Outcome::None;
   std::string reason;
   std::vector<StepLog> steps;
-  std::vector<std::unique_ptr<Action>> actions;
+  // Shared with the thread of a background step, which may outlive its deadline.
+  std::vector<std::shared_ptr<Action>> actions;
+  std::vector<uint64_t> step_deadline_ns;  // per step: from the policy or the action's default
   std::vector<bool> applied;
   bool started = false;   // admitted and begun: holds a concurrency slot and a journal entry
   bool promoted = false;  // approve mode skipped after auto_after_successes verified runs
+  bool approved = false;  // an operator approved it (a queued approved plan needs no second)
+  // Waiting for a concurrency slot (RunState::Queued): since when, and until when.
+  uint64_t queued_ns = 0, queue_deadline_ns = 0;
+  // A step passed its deadline and still runs: the journal's end line waits for it.
+  bool end_deferred = false;
   // Plans tried before this one for the same incident (rollback_then_next), with their steps.
   std::set<std::string> tried_policies;
   std::vector<StepLog> earlier_steps;
@@ -90,8 +103,7 @@ struct PlanRun {
   std::shared_ptr<StepProgress> progress = std::make_shared<StepProgress>();
   // The incident grew while a step ran: taken in once the step is over.
   std::unique_ptr<Incident> pending_refresh;
-  // apply() + verify() of the running background step. Last member: destroying a run waits
-  // for its step to end before the actions it uses go.
+  // apply() + verify() of the running background step, set by its thread.
   struct StepResult {
     bool applied = false;
     Status status;
@@ -136,6 +148,25 @@ class Executor {
   // The current run of every incident the executor has seen, newest last, and the runs a
   // rollback_then_next replaced (bounded).
   std::vector<const PlanRun*> runs() const;
+  // Plans waiting for a concurrency slot.
+  size_t queued() const;
+  // Steps abandoned at their deadline whose thread has not returned yet.
+  size_t abandoned() const { return abandoned_.size(); }
+  // What the executor's bounds dropped or refused, for metrics and docs/bounds.md.
+  struct Counters {
+    uint64_t queued = 0;          // plans that waited for a slot
+    uint64_t queue_timeouts = 0;  // ... and escalated at the queue deadline
+    uint64_t queue_full = 0;      // escalated at once: max_queued plans already waiting
+    uint64_t step_deadlines = 0;  // steps abandoned at their deadline
+    uint64_t runs_evicted = 0;    // finished runs forgotten (over kMaxRuns)
+    uint64_t notify_dropped = 0;  // pages dropped from a full notify queue
+  };
+  Counters counters() const;
+  // Waits until every page queued for the notify command was run (tests, shutdown).
+  void drain_notifications() { notifier_.drain(); }
+  ~Executor();
+  static constexpr size_t kMaxRuns = 1024;    // runs remembered, finished ones evicted first
+  static constexpr size_t kMaxAbandoned = 8;  // stuck steps; past it no new plan starts
   // When the remedy step running now began (monotonic ns), 0 when none is. Read from another
   // thread (mendd's watchdog: the loop is busy in a step, bounded by the step's own timeout).
   uint64_t step_started_ns() const { return step_started_ns_.load(std::memory_order_relaxed); }
@@ -164,23 +195,41 @@ class Executor {
   void page(const PlanRun& r, const std::string& reason);
   // A step or the verification failed: roll back, then the next plan or escalate.
   void fail(PlanRun& r, const std::string& reason, uint64_t now);
-  PlanRun& start_run(const Incident& inc, const PlanChoice& plan, uint64_t now);
+  // retire: the run it replaces stays readable in retired_; else it is replaced outright.
+  PlanRun& start_run(const Incident& inc, const PlanChoice& plan, uint64_t now, bool retire = true);
   void submit_prepared(PlanRun& r, uint64_t now);
   void record(RecordKind k, int prio, const PlanRun& r, const std::string& msg,
               const std::string& action = "", const std::string& result = "",
               const std::map<std::string, std::string>& extra = {});
   void notify(const PlanRun& r);
+  // Plans waiting for a slot: the first by SLO impact, then age, when one frees; the queue
+  // deadline escalates.
+  void run_queue(uint64_t now);
+  void queue(PlanRun& r, const std::string& reason, uint64_t now);
+  // The running background step of `r` passed its deadline: the plan is rolled back and
+  // escalated now; the step is rolled back when its thread returns (reap_abandoned).
+  void abandon(PlanRun& r, uint64_t now);
+  void reap_abandoned(uint64_t now);
 
   ExecutorConfig cfg_;
   UnitOps& units_;
   RecoveryProbe& probe_;
   std::function<void(const Record&)> records_;
   Guardrails guards_;
-  IntentJournal journal_;
+  // Shared with the threads of background steps (the "applied" line), which may outlive a run.
+  std::shared_ptr<IntentJournal> journal_;
   std::map<std::string, std::unique_ptr<PlanRun>> runs_;  // by incident id
   std::vector<std::string> order_;                        // incident ids, first seen first
   std::deque<std::unique_ptr<PlanRun>> retired_;          // replaced by a next plan
   NextPlan next_plan_;
+  struct AbandonedStep {
+    PlanRun* run;  // kept alive (never evicted) until the step returns
+    size_t step;
+    uint64_t since_ns;
+  };
+  std::vector<AbandonedStep> abandoned_;
+  Counters counters_;
+  Notifier notifier_;
   uint64_t next_run_ = 1;
   std::atomic<uint64_t> step_started_ns_{0};
   bool stopping_ = false;

@@ -137,7 +137,8 @@ Admission Guardrails::admit(const PolicyIR& policy, const std::string& target, M
   if (!target.empty() && is_protected(target))
     return {false, target + " is a protected unit: never acted on", true};
   if (running_ >= cfg_.node_max_concurrent)
-    return {false, "node budget: " + std::to_string(running_) + " plan(s) already running", true};
+    return {false, "node budget: " + std::to_string(running_) + " plan(s) already running", true,
+            true};
   const uint32_t last_hour = runs_last_hour(now);
   if (last_hour >= cfg_.node_max_per_hour)
     return {false, "node budget: " + std::to_string(last_hour) + " plans in the last hour", true};

@@ -34,6 +34,8 @@ struct Admission {
   // Refused by a guardrail while the fault goes on (cooldown, budgets, a protected unit): a
   // person is told. Not for what was asked for (observe, dry-run, pause).
   bool page = false;
+  // Refused only because the node runs node_max_concurrent plans now: the plan may wait.
+  bool concurrency = false;
 };
 
 class Guardrails {

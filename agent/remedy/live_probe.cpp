@@ -2,9 +2,39 @@
 
 #include <sys/statvfs.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "../correlate/rule.h"
 
 namespace mend {
+
+namespace {
+
+// Past `max` entries the oldest quarter goes (a storm of transient units, each a new name).
+template <class Map, class Ts>
+uint64_t trim_oldest(Map& m, size_t max, Ts ts) {
+  if (m.size() <= max)
+    return 0;
+  std::vector<uint64_t> t;
+  t.reserve(m.size());
+  for (const auto& [k, v] : m)
+    t.push_back(ts(v));
+  auto q = t.begin() + static_cast<std::ptrdiff_t>(t.size() / 4);
+  std::nth_element(t.begin(), q, t.end());
+  const uint64_t cut = *q;
+  uint64_t n = 0;
+  for (auto it = m.begin(); it != m.end();)
+    if (ts(it->second) <= cut) {
+      it = m.erase(it);
+      ++n;
+    } else {
+      ++it;
+    }
+  return n;
+}
+
+}  // namespace
 
 void LiveProbe::observe(const Event& e) {
   if (const auto* k = std::get_if<OomKill>(&e.payload); k && !k->unit.empty())
@@ -17,12 +47,17 @@ void LiveProbe::observe(const Event& e) {
     const uint64_t t = u->state_change_ns ? u->state_change_ns : e.ts_ns;
     last_failure_[u->unit] = std::max(last_failure_[u->unit], t);
   }
+  auto plain = [](uint64_t v) { return v; };
+  evicted_ += trim_oldest(last_oom_, kMaxEntries, plain);
+  evicted_ += trim_oldest(last_failure_, kMaxEntries, plain);
+  evicted_ += trim_oldest(io_, kMaxEntries, [](const DeviceLatency& d) { return d.ts_ns; });
 }
 
 Result<bool> LiveProbe::holds(const VerifyIR& v, const Incident& inc, const std::string& unit,
                               uint64_t since, std::string& why) {
   if (v.unit_active && !unit.empty()) {
-    auto st = units_.active_state(unit);
+    // Never waits: a step holding the connection (a restart job) makes this "not known yet".
+    auto st = units_.try_active_state(unit);
     if (!st.ok())
       return st.error();
     if (*st != "active") {

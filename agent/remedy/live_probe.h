@@ -18,8 +18,12 @@ class LiveProbe final : public RecoveryProbe {
   void observe(const Event& e);
   Result<bool> holds(const VerifyIR& v, const Incident& inc, const std::string& unit,
                      uint64_t since_ns, std::string& why) override;
+  // Units (and devices) remembered per map; past it the oldest are forgotten (counted).
+  static constexpr size_t kMaxEntries = 4096;
+  uint64_t evicted() const { return evicted_; }
 
  private:
+  uint64_t evicted_ = 0;
   UnitOps& units_;
   std::map<std::string, uint64_t> last_oom_;      // unit -> ts of the latest OOM kill
   std::map<std::string, uint64_t> last_failure_;  // unit -> ts of the latest failure

@@ -42,6 +42,12 @@ class SerializedUnitOps final : public UnitOps {
     std::lock_guard<std::mutex> l(mu_);
     return inner_.active_state(u);
   }
+  Result<std::string> try_active_state(const std::string& u) override {
+    std::unique_lock<std::mutex> l(mu_, std::try_to_lock);
+    if (!l.owns_lock())
+      return Error{"the bus connection is busy with a remedy step", EAGAIN};
+    return inner_.active_state(u);
+  }
   Result<PropertyValue> get_property(const std::string& u, const std::string& n) override {
     std::lock_guard<std::mutex> l(mu_);
     return inner_.get_property(u, n);

@@ -32,6 +32,11 @@ class UnitOps {
   virtual Status reset_failed(const std::string& unit) = 0;
   // ActiveState ("active", "failed", ...) as systemd has it now.
   virtual Result<std::string> active_state(const std::string& unit) = 0;
+  // The same without waiting: an error with code EAGAIN when the answer cannot be had at once
+  // (the connection is busy with a remedy step's job). The event loop asks this way.
+  virtual Result<std::string> try_active_state(const std::string& unit) {
+    return active_state(unit);
+  }
   // Known names: MemoryMax, MemoryHigh, CPUQuotaPerSecUSec, IOReadBandwidthMax,
   // IOWriteBandwidthMax, IOReadIOPSMax, IOWriteIOPSMax.
   virtual Result<PropertyValue> get_property(const std::string& unit, const std::string& name) = 0;

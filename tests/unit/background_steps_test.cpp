@@ -284,3 +284,120 @@ TEST(BackgroundSteps, AppliedStepIsJournaledByItsThreadBeforeTheLoopHearsOfIt) {
   }
   EXPECT_TRUE(journaled);  // no tick() has run
 }
+
+// A step that does not return until the test lets it (20 s at most): a FIFO opened for a log, a
+// multi-terabyte sparse file to compress.
+struct Stuck {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool released = false;
+  int applied = 0, rolled_back = 0;
+};
+Stuck& stuck() {
+  static Stuck s;
+  return s;
+}
+
+class StuckAction final : public Action {
+ public:
+  std::string describe() const override { return "a step that never returns"; }
+  Status check() override { return {}; }
+  Status apply() override {
+    std::unique_lock<std::mutex> l(stuck().mu);
+    stuck().cv.wait_for(l, std::chrono::seconds(20), [] { return stuck().released; });
+    ++stuck().applied;
+    return {};
+  }
+  Result<bool> verify() override { return true; }
+  Status rollback() override {
+    std::lock_guard<std::mutex> l(stuck().mu);
+    ++stuck().rolled_back;
+    return {};
+  }
+  bool reversible() const override { return true; }
+};
+
+ActionSpec stuck_spec() {
+  ActionSpec s;
+  s.name = "test_stuck";
+  s.summary = "test only: does not return until released";
+  s.step_deadline_ns = 5 * kS;
+  return s;
+}
+
+MEND_REGISTER_ACTION(test_stuck, stuck_spec(), [](const Params&, const ActionContext&) {
+  return std::make_unique<StuckAction>();
+});
+
+// Issue 14: a step that never returns wedged the executor and its only concurrency slot. At
+// its deadline it is abandoned: the plan is rolled back and escalated at once, the slot is free
+// for the next plan, and the step is rolled back when its thread returns; the journal keeps
+// the run open until then, so a restart in between would roll it back too.
+TEST(BackgroundSteps, StepPastItsDeadlineIsAbandonedRolledBackAndTheNextPlanRuns) {
+  Harness h;
+  {
+    std::lock_guard<std::mutex> l(stuck().mu);
+    stuck().released = false;
+    stuck().applied = stuck().rolled_back = 0;
+  }
+  auto irs = parse_policies(
+      "policies:\n  - name: wedged\n    match: {root_cause: memory_limit}\n    mode: auto\n"
+      "    actions:\n      - test_gated: {}\n      - test_stuck: {}\n"
+      "    verify: {deadline: 60s, stable_for: 1s}\n",
+      "w.yaml");
+  ASSERT_TRUE(irs.ok()) << irs.error().message;
+  auto wedged = compile_policies(*irs);
+  ASSERT_TRUE(wedged.ok()) << wedged.error().message;
+  EXPECT_EQ((*wedged)[0].actions[1].step_deadline_ns, 5 * kS);  // the action's default
+  const PlanRun& r = h.ex->submit(h.inc, select_plan(h.inc, *wedged), 0);
+  gate().release();
+  for (int i = 0; i < 500 && r.step == 0; ++i) {  // step 1 ends, step 2 begins
+    h.ex->tick(1 * kS);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(r.state, RunState::Applying);
+  ASSERT_EQ(r.step, 1u);
+  EXPECT_EQ(r.step_started_ns, 1 * kS);
+  h.ex->tick(5 * kS);  // 4 s in: still its time
+  EXPECT_EQ(r.state, RunState::Applying);
+  h.ex->tick(7 * kS);  // past 5 s
+  EXPECT_EQ(r.state, RunState::Done);
+  EXPECT_EQ(r.outcome, Outcome::Escalated);
+  EXPECT_EQ(gate().rolled_back, 1);  // the step before it, at once
+  EXPECT_NE(r.reason.find("did not finish within its deadline of 5 s"), std::string::npos)
+      << r.reason;
+  EXPECT_EQ(h.ex->guardrails().running(), 0u);  // the slot is free
+  EXPECT_EQ(h.ex->abandoned(), 1u);
+  EXPECT_EQ(h.ex->counters().step_deadlines, 1u);
+  EXPECT_EQ(IntentJournal(h.dir).unfinished()->size(), 1u);  // open until the step returns
+
+  // The next plan runs meanwhile.
+  Incident other = h.inc;
+  other.id = "inc-2";
+  other.root_cause.culprit_unit = "other.service";
+  other.affected_units = {"other.service"};
+  gate().reset();
+  gate().release();
+  const PlanRun& r2 = h.ex->submit(other, select_plan(other, h.policies), 8 * kS);
+  ASSERT_TRUE(h.tick_until_not(r2, RunState::Applying, 9 * kS));
+  EXPECT_EQ(r2.state, RunState::Verifying);
+
+  // The stuck step returns at last: it applied, so it is rolled back, and the run ends.
+  {
+    std::lock_guard<std::mutex> l(stuck().mu);
+    stuck().released = true;
+    stuck().cv.notify_all();
+  }
+  for (int i = 0; i < 500 && h.ex->abandoned() > 0; ++i) {
+    h.ex->tick(10 * kS);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(h.ex->abandoned(), 0u);
+  EXPECT_EQ(stuck().applied, 1);
+  EXPECT_EQ(stuck().rolled_back, 1);
+  EXPECT_EQ(r.steps[1].result,
+            "abandoned at its deadline; returned after its deadline and was "
+            "rolled back");
+  EXPECT_EQ(r2.outcome, Outcome::Verified);
+  EXPECT_TRUE(IntentJournal(h.dir).unfinished()->empty());  // the abandoned run ended too
+}

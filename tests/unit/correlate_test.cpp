@@ -238,3 +238,47 @@ TEST(Explain, NamesTheCauseTheAlternativesAndTheLinks) {
   EXPECT_EQ(j["root_cause"]["culprit_unit"], "noisy.service");
   EXPECT_EQ(j["root_cause"]["mount"], "/data");
 }
+
+// Issue 14: closed incidents were never freed, so a long uptime or a storm of distinct faults
+// grew mendd until its MemoryMax. Now closed ones are forgotten past a bound, open ones are
+// bounded too, and every forgotten incident is announced (the agent drops its own state).
+TEST(Correlate, ThousandsOfDistinctIncidentsStayBounded) {
+  const uint64_t s = 1000000000ull;
+  CorrelatorConfig cfg;
+  cfg.quiet_ns = 10 * s;
+  cfg.reorder_ns = 0;
+  cfg.max_closed = 100;
+  cfg.max_open = 500;
+  Correlator c(cfg);
+  size_t forgotten = 0;
+  c.on_forget = [&](const Incident&) { ++forgotten; };
+  for (int i = 0; i < 5000; ++i) {
+    OomKill k;
+    k.pid = 1000 + i;
+    k.comm = "w";
+    k.unit = "u" + std::to_string(i) + ".service";
+    k.cgroup = "/app.slice/" + k.unit;
+    k.constraint = "memcg";
+    c.push(Event{s + static_cast<uint64_t>(i) * (s / 1000), k});  // 1000 per second
+  }
+  // 5000 incidents in 5 s, none quiet yet: the open bound closed the stalest early.
+  EXPECT_LE(c.open_incidents(), 500u);
+  EXPECT_EQ(c.closed_early(), 4500u);
+  EXPECT_LE(c.incidents().size(), 600u);
+  // The quiet period passes: every one closes and only max_closed stay.
+  c.advance(100 * s);
+  EXPECT_EQ(c.open_incidents(), 0u);
+  EXPECT_EQ(c.incidents().size(), 100u);
+  EXPECT_EQ(forgotten, 4900u);
+  EXPECT_EQ(c.closed_forgotten(), 4900u);
+  // The newest closed ones are the ones kept.
+  EXPECT_EQ(c.incidents().back()->root_cause.culprit_unit, "u4999.service");
+  // And the correlator still opens incidents afterwards.
+  OomKill k;
+  k.unit = "late.service";
+  k.cgroup = "/late.service";
+  k.constraint = "memcg";
+  c.push(Event{101 * s, k});
+  c.flush();
+  EXPECT_EQ(c.open_incidents(), 1u);
+}

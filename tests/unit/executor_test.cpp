@@ -263,6 +263,7 @@ TEST(Executor, NotifyCommandGetsTheIncidentOnStdinWithoutAShell) {
   h.reset_executor();
   h.units.job_result = "failed";
   h.submit(0);
+  h.ex->drain_notifications();  // the page runs off the loop, on the notifier's thread
   std::ifstream f(out);
   std::stringstream ss;
   ss << f.rdbuf();
@@ -427,4 +428,119 @@ TEST(Executor, GuardrailRefusalWhileTheFaultGoesOnPagesOnceButObservePauseAndDry
     for (auto k : q.kinds())
       EXPECT_NE(k, RecordKind::Escalated) << what;
   }
+}
+
+namespace {
+Incident incident_of(const std::string& id, const std::string& unit, const std::string& impact) {
+  Incident inc;
+  inc.id = id;
+  inc.root_cause.kind = "memory_limit";
+  inc.root_cause.culprit_unit = unit;
+  inc.root_cause.confidence = 0.95;
+  inc.root_cause.summary = "memory limit hit by " + unit;
+  inc.affected_units = {unit};
+  inc.slo_impact = impact;
+  return inc;
+}
+}  // namespace
+
+// Issue 14: with one plan at a time, a second incident was escalated and never retried while
+// its fault went on. Now it waits for the slot, ordered by SLO impact then age.
+TEST(Executor, PlansRefusedForConcurrencyWaitAndRunInImpactThenAgeOrder) {
+  Harness h;
+  h.units.props["a.service/MemoryMax"] = uint64_t{100} << 20;
+  h.units.props["b.service/MemoryMax"] = uint64_t{100} << 20;
+  h.units.props["c.service/MemoryMax"] = uint64_t{100} << 20;
+  const PlanRun& first = h.submit(0);
+  ASSERT_EQ(first.state, RunState::Verifying);
+  Incident a = incident_of("inc-a", "a.service", "none");
+  Incident b = incident_of("inc-b", "b.service", "none");
+  Incident c = incident_of("inc-c", "c.service", "high");
+  const PlanRun* ra = &h.ex->submit(a, select_plan(a, h.policies), 1 * kS);
+  h.ex->submit(b, select_plan(b, h.policies), 2 * kS);
+  h.ex->submit(c, select_plan(c, h.policies), 3 * kS);
+  EXPECT_EQ(ra->state, RunState::Queued);
+  EXPECT_EQ(h.ex->queued(), 3u);
+  EXPECT_EQ(h.ex->counters().queued, 3u);
+  const auto kinds = h.kinds();
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), RecordKind::Escalated), 0);
+  // The first plan is verified: the slot goes to the high-impact one, although it came last.
+  h.ex->tick(5 * kS);
+  h.ex->tick(30 * kS);
+  EXPECT_EQ(first.outcome, Outcome::Verified);
+  EXPECT_EQ(h.ex->find("inc-c")->state, RunState::Verifying);
+  EXPECT_EQ(h.ex->find("inc-a")->state, RunState::Queued);
+  EXPECT_EQ(h.units.calls.back(), "restart c.service");
+  // Then the oldest of the others.
+  h.ex->tick(31 * kS);
+  h.ex->tick(60 * kS);
+  EXPECT_EQ(h.ex->find("inc-c")->outcome, Outcome::Verified);
+  EXPECT_EQ(h.ex->find("inc-a")->state, RunState::Verifying);
+  EXPECT_EQ(h.ex->find("inc-b")->state, RunState::Queued);
+  h.ex->tick(61 * kS);
+  h.ex->tick(90 * kS);
+  h.ex->tick(91 * kS);
+  h.ex->tick(120 * kS);
+  EXPECT_EQ(h.ex->find("inc-b")->outcome, Outcome::Verified);
+  EXPECT_EQ(h.memmax(), uint64_t{125} << 20);
+  EXPECT_EQ(std::get<uint64_t>(h.units.props["b.service/MemoryMax"]), uint64_t{125} << 20);
+  EXPECT_TRUE(IntentJournal(h.dir).unfinished()->empty());
+}
+
+TEST(Executor, AWaitingPlanEscalatesAtItsDeadlineOrEndsWhenTheFaultClears) {
+  Harness h;
+  h.cfg.queue_timeout_ns = 40 * kS;
+  h.reset_executor();
+  h.probe.ok = false;  // the first plan never verifies: it holds the slot until its deadline
+  h.submit(0);
+  Incident a = incident_of("inc-a", "a.service", "none");
+  Incident b = incident_of("inc-b", "b.service", "none");
+  h.units.props["a.service/MemoryMax"] = uint64_t{100} << 20;
+  h.units.props["b.service/MemoryMax"] = uint64_t{100} << 20;
+  h.ex->submit(a, select_plan(a, h.policies), 1 * kS);
+  h.ex->submit(b, select_plan(b, h.policies), 2 * kS);
+  // b's fault clears by itself while it waits (the correlator says so through refresh).
+  Incident b_now = b;
+  b_now.state = IncidentState::Resolved;
+  h.ex->refresh(b_now);
+  h.ex->tick(3 * kS);
+  EXPECT_EQ(h.ex->find("inc-b")->state, RunState::Done);
+  EXPECT_EQ(h.ex->find("inc-b")->reason, "the fault cleared while the plan waited for a slot");
+  EXPECT_EQ(h.ex->find("inc-a")->state, RunState::Queued);
+  h.ex->tick(42 * kS);  // a waited 41 s > 40 s
+  const PlanRun* ra = h.ex->find("inc-a");
+  EXPECT_EQ(ra->outcome, Outcome::Escalated);
+  EXPECT_NE(ra->reason.find("for a slot"), std::string::npos) << ra->reason;
+  EXPECT_EQ(h.ex->counters().queue_timeouts, 1u);
+  EXPECT_EQ(std::get<uint64_t>(h.units.props["a.service/MemoryMax"]), uint64_t{100} << 20);
+}
+
+// Issue 14: past 1024 incidents the executor erased the oldest run even while it was applying
+// or verifying, leaking its concurrency slot: no plan ever ran again.
+TEST(Executor, ALiveRunIsNeverEvictedAndPlansStillRunAfterThousandsOfIncidents) {
+  Harness h;
+  h.cfg.guardrails.node_max_per_hour = 1000000;
+  h.reset_executor();
+  const PlanRun& first = h.submit(0);
+  ASSERT_EQ(first.state, RunState::Verifying);
+  for (int i = 0; i < 1500; ++i) {
+    Incident x =
+        incident_of("inc-x" + std::to_string(i), "x" + std::to_string(i) + ".service", "none");
+    // Observe: recorded and done at once, like most incidents of a storm.
+    PlanChoice choice = select_plan(x, h.policies);
+    choice.mode = Mode::Observe;
+    h.ex->submit(x, choice, 1 * kS);
+  }
+  ASSERT_NE(h.ex->find("inc-1"), nullptr);
+  EXPECT_EQ(h.ex->find("inc-1")->state, RunState::Verifying);
+  EXPECT_LE(h.ex->runs().size(), Executor::kMaxRuns);
+  EXPECT_GT(h.ex->counters().runs_evicted, 0u);
+  h.ex->tick(2 * kS);
+  h.ex->tick(30 * kS);
+  EXPECT_EQ(first.outcome, Outcome::Verified);
+  EXPECT_EQ(h.ex->guardrails().running(), 0u);
+  // And the next plan runs.
+  Incident y = incident_of("inc-y", "y.service", "none");
+  h.units.props["y.service/MemoryMax"] = uint64_t{100} << 20;
+  EXPECT_EQ(h.ex->submit(y, select_plan(y, h.policies), 31 * kS).state, RunState::Verifying);
 }
