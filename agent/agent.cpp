@@ -1,5 +1,6 @@
 #include "agent.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
 #include <systemd/sd-daemon.h>
@@ -110,7 +111,8 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
 
   // The connection remedies act through; the units sensor has its own.
   UnitTracker ops_tracker;
-  SystemdBus ops(opt.bus == "user" ? BusScope::User : BusScope::System, ops_tracker);
+  SystemdBus ops(opt.bus == "user" ? BusScope::User : BusScope::System, ops_tracker,
+                 SystemdBus::Role::Operate);
   std::vector<Event> ignored;
   if (opt.bus != "none")
     if (auto st = ops.connect(monotonic_ns(), ignored); !st.ok())
@@ -290,6 +292,7 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
         t.join();
     }
   } join_watchdog{watchdog_stop, watchdog_thread};
+  uint64_t trimmed_at = 0;
   auto st = hub.run(
       stop,
       [&](Event&& e) {
@@ -325,6 +328,12 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
           }
         }
         correlator.advance(now);
+        if (const uint64_t f = correlator.closed_forgotten(); f >= trimmed_at + 64) {
+          // A storm's incidents are gone: give their memory back to the system, not only to
+          // the allocator (glibc keeps freed arenas otherwise).
+          trimmed_at = f;
+          malloc_trim(0);
+        }
         executor.tick(now);
         slo.save(now);
         if (!cfg.metrics.listen.empty()) {

@@ -14,6 +14,15 @@ void add_unit(std::vector<std::string>& v, const std::string& unit) {
     v.push_back("unit:" + unit);
 }
 
+// Slices and targets group units; they fail with none of them.
+bool unit_is_grouping(const std::string& u) {
+  auto ends = [&](std::string_view suffix) {
+    return u.size() >= suffix.size() &&
+           u.compare(u.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends(".slice") || ends(".target");
+}
+
 void add_cgroup(std::vector<std::string>& v, const std::string& cg) {
   // The root cgroup is shared by everything: it connects nothing.
   if (!cg.empty() && cg != "/" && cg.rfind("cgroup-id:", 0) != 0)
@@ -99,10 +108,16 @@ EventFacts facts_of(const Event& e) {
           f.conditions.push_back({"device:" + p.device, p.state != "cleared"});
         } else if constexpr (std::is_same_v<T, UnitState>) {
           add_unit(f.entities, p.unit);
+          // Every unit requires its slice, and most share the same targets: a link through
+          // them would make one incident of every unrelated failure on the host.
+          auto dependency = [&](const std::string& d) {
+            if (!unit_is_grouping(d))
+              add_unit(f.links, d);
+          };
           for (const auto& d : p.requires_)
-            add_unit(f.links, d);
+            dependency(d);
           for (const auto& d : p.binds_to)
-            add_unit(f.links, d);
+            dependency(d);
           f.fault = is_unit_failure(p);
           if (f.fault || p.active_state == "active")
             f.conditions.push_back({"unit:" + p.unit, f.fault});

@@ -47,6 +47,7 @@ class Correlator {
   uint64_t events_seen() const { return events_seen_; }
   uint64_t events_ignored() const { return events_ignored_; }  // joined nothing, opened nothing
   size_t open_incidents() const { return open_; }
+  uint64_t opened() const { return next_id_ - 1; }                 // every incident so far
   uint64_t closed_forgotten() const { return closed_forgotten_; }  // over max_closed
   uint64_t closed_early() const { return closed_early_; }          // over max_open
   size_t buffered() const { return buffer_.size(); }

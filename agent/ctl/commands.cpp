@@ -122,7 +122,22 @@ nlohmann::json handle_command(AgentView& v, const std::string& cmd, const nlohma
       ++total;
       open += !inc->closed;
     }
-    j["incidents"] = {{"open", open}, {"total", total}};
+    // total: the incidents mendd still holds (closed ones are forgotten past a bound); opened:
+    // every incident since it started.
+    j["incidents"] = {{"open", open},
+                      {"total", total},
+                      {"opened", v.correlator->opened()},
+                      {"forgotten", v.correlator->closed_forgotten()},
+                      {"closed_early", v.correlator->closed_early()}};
+    const auto ec = v.executor->counters();
+    j["executor"] = {{"queued_now", v.executor->queued()},
+                     {"abandoned_steps", v.executor->abandoned()},
+                     {"queued", ec.queued},
+                     {"queue_timeouts", ec.queue_timeouts},
+                     {"queue_full", ec.queue_full},
+                     {"step_deadlines", ec.step_deadlines},
+                     {"runs_evicted", ec.runs_evicted},
+                     {"notify_dropped", ec.notify_dropped}};
     nlohmann::json pending = nlohmann::json::array();
     size_t verifying = 0, applying = 0;
     for (const auto* r : v.executor->runs()) {

@@ -166,7 +166,8 @@ int read_props(sd_bus_message* m, UnitProps& p) {
 
 }  // namespace
 
-SystemdBus::SystemdBus(BusScope scope, UnitTracker& tracker) : scope_(scope), tracker_(tracker) {}
+SystemdBus::SystemdBus(BusScope scope, UnitTracker& tracker, Role role)
+    : scope_(scope), role_(role), tracker_(tracker) {}
 
 SystemdBus::~SystemdBus() {
   disconnect();
@@ -223,18 +224,21 @@ Status SystemdBus::connect(uint64_t now, std::vector<Event>& out) {
   // On a direct connection messages carry no sender: match on path and interface only.
   const char* sender = direct ? nullptr : kDest;
   sd_bus_slot* s = nullptr;
-  r = sd_bus_match_signal(bus_, &s, sender, nullptr, "org.freedesktop.DBus.Properties",
-                          "PropertiesChanged", &SystemdBus::on_properties_changed, this);
-  if (r >= 0) {
-    slots_.push_back(s);
-    r = sd_bus_match_signal(bus_, &s, sender, kPath, kManager, "UnitRemoved",
-                            &SystemdBus::on_unit_removed, this);
+  r = 0;
+  if (role_ == Role::Watch) {
+    r = sd_bus_match_signal(bus_, &s, sender, nullptr, "org.freedesktop.DBus.Properties",
+                            "PropertiesChanged", &SystemdBus::on_properties_changed, this);
+    if (r >= 0) {
+      slots_.push_back(s);
+      r = sd_bus_match_signal(bus_, &s, sender, kPath, kManager, "UnitRemoved",
+                              &SystemdBus::on_unit_removed, this);
+    }
+    if (r >= 0)
+      slots_.push_back(s);
   }
-  if (r >= 0) {
-    slots_.push_back(s);
+  if (r >= 0)
     r = sd_bus_match_signal(bus_, &s, sender, kPath, kManager, "JobRemoved",
                             &SystemdBus::on_job_removed, this);
-  }
   if (r >= 0)
     slots_.push_back(s);
   if (r < 0) {
@@ -242,6 +246,8 @@ Status SystemdBus::connect(uint64_t now, std::vector<Event>& out) {
     return Error::from_errno("Failed to subscribe to systemd signals", -r);
   }
   sd_bus_error err = SD_BUS_ERROR_NULL;
+  // Subscribed either way: the manager sends JobRemoved only to subscribers. An operating
+  // connection lets the unit signals go unread (no match, no fetch, dropped at each drain).
   r = sd_bus_call_method(bus_, kDest, kPath, kManager, "Subscribe", &err, nullptr, "");
   if (r < 0) {
     Error e = bus_error("Failed to subscribe to the systemd manager", &err, r);
@@ -256,7 +262,7 @@ Status SystemdBus::connect(uint64_t now, std::vector<Event>& out) {
     free(cg);
   }
   sd_bus_error_free(&err);
-  return seed_all(now, out);
+  return role_ == Role::Watch ? seed_all(now, out) : Status{};
 }
 
 Status SystemdBus::seed_all(uint64_t now, std::vector<Event>& out) {
@@ -379,10 +385,23 @@ int SystemdBus::on_unit_removed(sd_bus_message* m, void* ud, sd_bus_error*) {
   const char *unit = nullptr, *path = nullptr;
   if (sd_bus_message_read(m, "so", &unit, &path) >= 0 && unit) {
     const UnitInfo* u = self->tracker_.find(unit);
-    // Keep failed units: their state is evidence.
+    // Keep failed units a while: their state is evidence (and a unit loaded again under the
+    // same name keeps its restart history). Bounded: past kMaxRemovedKept the oldest go.
     if (u && u->active_state == "inactive") {
       self->tracker_.remove(unit);
       self->fetched_.erase(unit);
+    } else if (u) {
+      self->removed_failed_.push_back(unit);
+      while (self->removed_failed_.size() > kMaxRemovedKept) {
+        const std::string old = std::move(self->removed_failed_.front());
+        self->removed_failed_.pop_front();
+        const UnitInfo* o = self->tracker_.find(old);
+        if (o && o->active_state != "active" && o->active_state != "activating") {
+          self->tracker_.remove(old);
+          self->fetched_.erase(old);
+          ++self->removed_forgotten_;
+        }
+      }
     }
   }
   return 0;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -21,7 +22,11 @@ enum class BusScope { System, User };
 
 class SystemdBus final : public UnitOps {
  public:
-  SystemdBus(BusScope scope, UnitTracker& tracker);
+  // What a connection is for: Watch follows every unit (the units sensor); Operate only runs
+  // operations and waits for its own jobs (remedies): it subscribes to nothing, so a storm
+  // of unit changes does not queue up behind a remedy's calls.
+  enum class Role { Watch, Operate };
+  SystemdBus(BusScope scope, UnitTracker& tracker, Role role = Role::Watch);
   ~SystemdBus() override;
   SystemdBus(const SystemdBus&) = delete;
   SystemdBus& operator=(const SystemdBus&) = delete;
@@ -60,6 +65,7 @@ class SystemdBus final : public UnitOps {
   void disconnect();
 
   BusScope scope_;
+  Role role_ = Role::Watch;
   UnitTracker& tracker_;
   sd_bus* bus_ = nullptr;
   std::vector<sd_bus_slot*> slots_;
@@ -68,6 +74,10 @@ class SystemdBus final : public UnitOps {
   uint64_t now_ = 0;
   std::string manager_cgroup_;
   std::set<std::string> fetched_;  // units whose full properties were read
+  // Failed units the manager unloaded (transient units, CollectMode=), oldest first.
+  static constexpr size_t kMaxRemovedKept = 256;
+  std::deque<std::string> removed_failed_;
+  uint64_t removed_forgotten_ = 0;
 };
 
 }  // namespace mend
