@@ -79,12 +79,10 @@ class Loader {
   }
 
   double number(const YAML::Node& n, const std::string& what, double min, double max) {
-    double v = 0;
-    try {
-      v = std::stod(scalar(n, what));
-    } catch (const std::exception&) {
-      fail(n, what + ": expected a number");
-    }
+    auto r = parse_number(scalar(n, what));
+    if (!r.ok())
+      fail(n, what + ": " + r.error().message);
+    const double v = *r;
     if (v < min || v > max)
       fail(n, what + ": " + n.Scalar() + " is out of range [" + std::to_string(min) + ", " +
                   std::to_string(max) + "]");
@@ -92,12 +90,10 @@ class Loader {
   }
 
   bool boolean(const YAML::Node& n, const std::string& what) {
-    auto s = scalar(n, what);
-    if (s == "true" || s == "yes" || s == "on")
-      return true;
-    if (s == "false" || s == "no" || s == "off")
-      return false;
-    fail(n, what + ": expected true or false");
+    auto r = parse_bool(scalar(n, what));
+    if (!r.ok())
+      fail(n, what + ": " + r.error().message);
+    return *r;
   }
 
   std::vector<std::string> strings(const YAML::Node& n, const std::string& what) {

@@ -142,11 +142,12 @@ class Parser {
                     std::string s;
                     if (!scalar(x, "match.min_confidence", s))
                       return;
-                    try {
-                      p.match.min_confidence = std::stod(s);
-                    } catch (const std::exception&) {
-                      p.match.min_confidence = -1;
+                    auto v = parse_number(s);
+                    if (!v.ok()) {
+                      errs_.add(mark(x), "match.min_confidence: " + v.error().message);
+                      return;
                     }
+                    p.match.min_confidence = *v;
                     if (p.match.min_confidence < 0.5 || p.match.min_confidence > 1)
                       errs_.add(mark(x), "match.min_confidence: " + s +
                                              " is out of range [0.5, 1] (mend never acts on a "
@@ -276,16 +277,12 @@ class Parser {
                            std::string s;
                            if (!scalar(x, "guards.max_runs", s))
                              return;
-                           try {
-                             size_t used = 0;
-                             long long v2 = std::stoll(s, &used);
-                             if (used != s.size() || v2 < 1 || v2 > 100)
-                               throw std::out_of_range(s);
-                             p.guards.max_runs = static_cast<uint32_t>(v2);
-                           } catch (const std::exception&) {
+                           auto v2 = parse_integer(s);
+                           if (v2.ok() && *v2 >= 1 && *v2 <= 100)
+                             p.guards.max_runs = static_cast<uint32_t>(*v2);
+                           else
                              errs_.add(mark(x), "guards.max_runs: " + s +
                                                     " is not a whole number in [1, 100]");
-                           }
                          }}});
           }},
          {"allow_irreversible",
@@ -294,16 +291,12 @@ class Parser {
             std::string s;
             if (!scalar(v, "auto_after_successes", s))
               return;
-            try {
-              size_t used = 0;
-              long long v2 = std::stoll(s, &used);
-              if (used != s.size() || v2 < 0 || v2 > 1000)
-                throw std::out_of_range(s);
-              p.auto_after_successes = static_cast<uint32_t>(v2);
-            } catch (const std::exception&) {
+            auto v2 = parse_integer(s);
+            if (v2.ok() && *v2 >= 0 && *v2 <= 1000)
+              p.auto_after_successes = static_cast<uint32_t>(*v2);
+            else
               errs_.add(mark(v),
                         "auto_after_successes: " + s + " is not a whole number in [0, 1000]");
-            }
           }}});
     if (p.name.empty())
       errs_.add(p.mark, "policy: \"name\" is required");
@@ -320,11 +313,12 @@ class Parser {
     std::string s;
     if (!scalar(n, what, s))
       return false;
-    if (s == "true" || s == "yes")
-      return true;
-    if (s != "false" && s != "no")
-      errs_.add(mark(n), what + ": expected true or false");
-    return false;
+    auto v = parse_bool(s);
+    if (!v.ok()) {
+      errs_.add(mark(n), what + ": " + v.error().message);
+      return false;
+    }
+    return *v;
   }
 
  private:
@@ -371,25 +365,21 @@ bool type_param(const ParamSpec& spec, const ParamValue& raw, const SourceMark& 
   if (!s)
     return bad("expected a single value");
   switch (spec.type) {
-    case ParamType::Bool:
-      if (*s == "true" || *s == "false") {
-        out = *s == "true";
-        return true;
-      }
-      return bad("expected true or false");
+    case ParamType::Bool: {
+      auto v = parse_bool(*s);
+      if (!v.ok())
+        return bad(v.error().message);
+      out = *v;
+      return true;
+    }
     case ParamType::Int: {
-      try {
-        size_t used = 0;
-        long long v = std::stoll(*s, &used);
-        if (used != s->size())
-          throw std::invalid_argument(*s);
-        if (!bounded(static_cast<double>(v), *s))
-          return false;
-        out = static_cast<int64_t>(v);
-        return true;
-      } catch (const std::exception&) {
-        return bad("expected a whole number");
-      }
+      auto v = parse_integer(*s);
+      if (!v.ok())
+        return bad(v.error().message);
+      if (!bounded(static_cast<double>(*v), *s))
+        return false;
+      out = *v;
+      return true;
     }
     case ParamType::Size:
     case ParamType::Duration: {

@@ -1,6 +1,8 @@
 #include "units.h"
 
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 namespace mend {
@@ -84,6 +86,46 @@ Result<uint64_t> parse_size_bytes(std::string_view s) {
   if (v > 9.0e18)
     return Error{"size \"" + std::string(s) + "\" is too large"};
   return static_cast<uint64_t>(v);
+}
+
+Result<double> parse_number(std::string_view s) {
+  const auto bad = [&] { return Error{"expected a number, got \"" + std::string(s) + "\""}; };
+  size_t i = s.size() > 1 && s.front() == '-' ? 1 : 0;
+  size_t digits = 0, dots = 0;
+  for (size_t k = i; k < s.size(); ++k) {
+    if (s[k] >= '0' && s[k] <= '9')
+      ++digits;
+    else if (s[k] == '.' && dots == 0)
+      ++dots;
+    else
+      return bad();  // signs inside, exponents, "nan", "inf", hex, spaces, trailing junk
+  }
+  if (digits == 0)
+    return bad();
+  const double v = std::strtod(std::string(s).c_str(), nullptr);
+  if (!std::isfinite(v))
+    return bad();
+  return v;
+}
+
+Result<int64_t> parse_integer(std::string_view s) {
+  auto n = parse_number(s);
+  if (!n.ok() || s.find('.') != std::string_view::npos)
+    return Error{"expected a whole number, got \"" + std::string(s) + "\""};
+  if (std::fabs(*n) > 9.0e15)
+    return Error{"number \"" + std::string(s) + "\" is too large"};
+  return static_cast<int64_t>(*n);
+}
+
+Result<bool> parse_bool(std::string_view s) {
+  std::string l(s);
+  for (auto& c : l)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (l == "1" || l == "yes" || l == "y" || l == "true" || l == "t" || l == "on")
+    return true;
+  if (l == "0" || l == "no" || l == "n" || l == "false" || l == "f" || l == "off")
+    return false;
+  return Error{"expected a boolean (true or false), got \"" + std::string(s) + "\""};
 }
 
 Result<double> parse_percent(std::string_view s) {

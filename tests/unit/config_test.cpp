@@ -134,6 +134,12 @@ INSTANTIATE_TEST_SUITE_P(
                           "objective: 98%}\n",
                           "3:5", "two objectives"},
                       Bad{"control: {socket: run/mend.sock}\n", "1:19", "absolute path"},
+                      // one number and one boolean grammar (issue 14)
+                      Bad{"sensors:\n  io:\n    clear_ratio: nan\n", "3:18", "expected a number"},
+                      Bad{"sensors:\n  io:\n    clear_ratio: 0.5x\n", "3:18", "expected a number"},
+                      Bad{"sensors:\n  psi: {cpu: inf}\n", "2:14", "expected a number"},
+                      Bad{"sensors:\n  io:\n    window: -1s\n", "3:13", "invalid duration"},
+                      Bad{"executor:\n  dry_run: maybe\n", "2:12", "expected a boolean"},
                       Bad{"metrics: {listen: localhost}\n", "1:19", "HOST:PORT"}));
 
 // The example shipped as /etc/mend/mend.yaml parses, and its values are the defaults, but for
@@ -155,4 +161,25 @@ TEST(Config, ShippedExampleIsValidAndShowsTheDefaults) {
   EXPECT_EQ(c->sensors.fs.used_pct, d.sensors.fs.used_pct);
   EXPECT_EQ(c->enabled_sensors, d.enabled_sensors);
   EXPECT_TRUE(c->slos.empty());
+}
+
+TEST(Units, OneNumberAndOneBooleanGrammar) {
+  EXPECT_DOUBLE_EQ(*parse_number("0.9"), 0.9);
+  EXPECT_DOUBLE_EQ(*parse_number("12"), 12);
+  EXPECT_DOUBLE_EQ(*parse_number("-1"), -1);
+  for (const char* bad : {"", "-", ".", "nan", "NaN", "inf", "-inf", ".inf", "1e3", "0x10", "1.2.3",
+                          " 1", "1 ", "+1", "1,5", "12abc", "--1"})
+    EXPECT_FALSE(parse_number(bad).ok()) << bad;
+  EXPECT_EQ(*parse_integer("42"), 42);
+  EXPECT_FALSE(parse_integer("4.2").ok());
+  EXPECT_FALSE(parse_integer("99999999999999999999").ok());
+  for (const char* t : {"1", "yes", "y", "true", "t", "on", "TRUE", "Yes"})
+    EXPECT_TRUE(*parse_bool(t)) << t;
+  for (const char* f : {"0", "no", "n", "false", "f", "off", "Off"})
+    EXPECT_FALSE(*parse_bool(f)) << f;
+  for (const char* bad : {"", "maybe", "2", "truee"})
+    EXPECT_FALSE(parse_bool(bad).ok()) << bad;
+  EXPECT_FALSE(parse_duration_ns("-5s").ok());
+  EXPECT_FALSE(parse_duration_ns("5s junk").ok());
+  EXPECT_FALSE(parse_size_bytes("nanG").ok());
 }

@@ -112,6 +112,28 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{POL("    match: {root_cause: unit_crash}\n    actions: [restart_unit]\n"
                 "    verify: {deadline: 3d}\n"),
             "5:24", "out of range"},
+        // one number grammar: NaN, inf and trailing junk are errors (issue 14)
+        Bad{POL("    match: {root_cause: unit_crash, min_confidence: nan}\n"
+                "    actions: [restart_unit]\n"),
+            "3:53", "expected a number"},
+        Bad{POL("    match: {root_cause: unit_crash, min_confidence: .inf}\n"
+                "    actions: [restart_unit]\n"),
+            "3:53", "expected a number"},
+        Bad{POL("    match: {root_cause: unit_crash, min_confidence: 0.9x}\n"
+                "    actions: [restart_unit]\n"),
+            "3:53", "expected a number"},
+        Bad{POL("    match: {root_cause: unit_crash}\n    actions: [restart_unit]\n"
+                "    guards: {max_runs: 3junk}\n"),
+            "5:24", "not a whole number"},
+        Bad{POL("    match: {root_cause: unit_crash}\n    actions: [restart_unit]\n"
+                "    verify: {deadline: -5s}\n"),
+            "5:24", "invalid duration"},
+        Bad{POL("    match: {root_cause: unit_crash}\n"
+                "    actions:\n      - restart_unit: {step_deadline: 0.5s}\n"),
+            "5:39", "out of range"},
+        Bad{POL("    match: {root_cause: memory_limit}\n    actions:\n"
+                "      - raise_memory_limit: {ceiling: 1G, step: 25%junk}\n"),
+            "5:49", "invalid percentage"},
         // unknown actions, root causes, parameters; missing required ones
         Bad{POL("    match: {root_cause: unit_crash}\n    actions: [reboot_host]\n"), "4:15",
             "unknown action \"reboot_host\""},
