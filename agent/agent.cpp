@@ -344,6 +344,21 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
           metrics.set_approvals_pending(pending);
           for (const auto& s : slo.status(now))
             metrics.set_error_budget(s.unit, s.budget_remaining);
+          const auto ec = executor.counters();
+          metrics.set_bound_totals({
+              {"correlator_closed_forgotten", correlator.closed_forgotten()},
+              {"correlator_open_closed_early", correlator.closed_early()},
+              {"correlator_reorder_overflow", correlator.reorder_overflow()},
+              {"executor_runs_evicted", ec.runs_evicted},
+              {"executor_queue_full", ec.queue_full},
+              {"executor_queue_timeouts", ec.queue_timeouts},
+              {"executor_step_deadlines", ec.step_deadlines},
+              {"notify_dropped", ec.notify_dropped},
+              {"probe_evicted", probe.evicted()},
+              {"control_busy", control.stats().refused_busy},
+              {"control_timed_out", control.stats().timed_out},
+              {"mount_refresh_skipped", mounts.refreshes_skipped()},
+          });
         }
         drain_ops();
         // Control clients past their deadline are dropped even when none of them is ready.

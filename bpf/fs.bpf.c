@@ -33,11 +33,15 @@ struct {
 	__type(value, struct mend_writer_val);
 } writers SEC(".maps");
 
+/* Failures fold per (cgroup, filesystem, errno), not per process: a storm of short-lived
+ * processes (a crash-looping unit, a shell loop) hitting one full filesystem is one stream of
+ * events a millisecond apart at most, not one event per process. */
 struct fold_key {
-	__u32 tgid;
+	__u64 cgroup_id;
 	__s32 err;
 	__u32 dev_major;
 	__u32 dev_minor;
+	__u32 pad;
 };
 struct fold_val {
 	__u64 last_ns;
@@ -207,7 +211,7 @@ static __always_inline void report_error(struct task_struct *task, struct pt_reg
 	__u64 now = bpf_ktime_get_ns();
 	__u64 folded = 0;
 	struct fold_key fk = {
-	    .tgid = bpf_get_current_pid_tgid() >> 32,
+	    .cgroup_id = bpf_get_current_cgroup_id(),
 	    .err = err,
 	    .dev_major = mend_dev_major(dev),
 	    .dev_minor = mend_dev_minor(dev),

@@ -140,7 +140,10 @@ void Correlator::push(Event e) {
   // Ties in ts are broken by content, so any arrival order gives the same processing order.
   std::string key = dump_json(to_json(e));
   buffer_.emplace(std::make_pair(e.ts_ns, std::move(key)), std::move(e));
-  while (!buffer_.empty() && buffer_.begin()->first.first + cfg_.reorder_ns <= max_ts_) {
+  while (!buffer_.empty() && (buffer_.begin()->first.first + cfg_.reorder_ns <= max_ts_ ||
+                              buffer_.size() > cfg_.max_buffered)) {
+    if (buffer_.begin()->first.first + cfg_.reorder_ns > max_ts_)
+      ++reorder_overflow_;
     auto node = buffer_.extract(buffer_.begin());
     process(node.mapped());
   }

@@ -30,6 +30,9 @@ struct CorrelatorConfig {
   size_t max_open = 10000;
   // Units whose latest memory reading is remembered (global OOM: the largest consumer).
   size_t max_memory_units = 4096;
+  // Events held for reordering: past it the oldest is processed at once (counted), whatever
+  // the reorder tolerance says.
+  size_t max_buffered = 65536;
 };
 
 class Correlator {
@@ -50,6 +53,7 @@ class Correlator {
   uint64_t opened() const { return next_id_ - 1; }                 // every incident so far
   uint64_t closed_forgotten() const { return closed_forgotten_; }  // over max_closed
   uint64_t closed_early() const { return closed_early_; }          // over max_open
+  uint64_t reorder_overflow() const { return reorder_overflow_; }  // over max_buffered
   size_t buffered() const { return buffer_.size(); }
   // Called after an incident changed (live pipeline, latency benchmark).
   std::function<void(const Incident&, const Event&)> on_update;
@@ -87,7 +91,7 @@ class Correlator {
   uint64_t events_seen_ = 0;
   uint64_t events_ignored_ = 0;
   size_t open_ = 0, closed_ = 0;
-  uint64_t closed_forgotten_ = 0, closed_early_ = 0;
+  uint64_t closed_forgotten_ = 0, closed_early_ = 0, reorder_overflow_ = 0;
 };
 
 // What an event says about the world, for grouping: its entities ("unit:x", "mount:/m",

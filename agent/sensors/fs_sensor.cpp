@@ -153,9 +153,10 @@ class FsSensor final : public Sensor {
     std::memcpy(&raw, data, sizeof raw);
     FsEnospc f = decode_fs_error(raw, *s->ctx_.mounts, s->ctx_.manager_cgroup_root);
     if (f.mount.empty() && !f.device.empty()) {
-      // Mounted since the last refresh: look again once.
-      (void)s->ctx_.mounts->refresh();
-      f = decode_fs_error(raw, *s->ctx_.mounts, s->ctx_.manager_cgroup_root);
+      // Mounted since the last refresh: look again, at most ten times a second.
+      if (auto r = s->ctx_.mounts->refresh_at_most_every(monotonic_ns(), 100000000ull);
+          r.ok() && *r)
+        f = decode_fs_error(raw, *s->ctx_.mounts, s->ctx_.manager_cgroup_root);
     }
     if (raw.cgroup_id && !f.cgroup.empty() && f.cgroup.find("/…") == std::string::npos)
       s->ctx_.cgroups->remember_v2(raw.cgroup_id, f.cgroup);

@@ -75,6 +75,15 @@ Result<bool> MountTable::refresh() {
   return true;
 }
 
+Result<bool> MountTable::refresh_at_most_every(uint64_t now_ns, uint64_t min_interval_ns) {
+  if (last_refresh_ns_ != 0 && now_ns - last_refresh_ns_ < min_interval_ns) {
+    ++skipped_;
+    return false;
+  }
+  last_refresh_ns_ = now_ns;
+  return refresh();
+}
+
 std::vector<const Mount*> MountTable::by_device(uint32_t major, uint32_t minor) const {
   std::vector<const Mount*> out;
   for (const auto& m : mounts_)

@@ -33,6 +33,10 @@ class MountTable {
   explicit MountTable(std::string path = "/proc/self/mountinfo") : path_(std::move(path)) {}
   // Re-reads the table when its content changed. Returns whether it changed.
   Result<bool> refresh();
+  // The same, at most once per `min_interval_ns` (an event naming a device not mounted at
+  // the last read): a storm of such events must not become a storm of mountinfo reads.
+  Result<bool> refresh_at_most_every(uint64_t now_ns, uint64_t min_interval_ns);
+  uint64_t refreshes_skipped() const { return skipped_; }
   void set(std::vector<Mount> mounts) { mounts_ = std::move(mounts); }
   const std::vector<Mount>& all() const { return mounts_; }
   std::vector<const Mount*> by_device(uint32_t major, uint32_t minor) const;
@@ -46,6 +50,8 @@ class MountTable {
  private:
   std::string path_;
   std::string last_text_;
+  uint64_t last_refresh_ns_ = 0;
+  uint64_t skipped_ = 0;
   std::vector<Mount> mounts_;
 };
 

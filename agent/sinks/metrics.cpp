@@ -64,6 +64,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                  .Name("mend_slo_error_budget_remaining_ratio")
                  .Help("Fraction of each unit's SLO error budget left in its window")
                  .Register(*registry_);
+  bounds_ = &BuildCounter()
+                 .Name("mend_bound_dropped_total")
+                 .Help(
+                     "What each bounded queue, map and cache of mendd dropped, evicted or "
+                     "refused (docs/bounds.md)")
+                 .Register(*registry_);
 }
 
 Metrics::~Metrics() = default;
@@ -159,6 +165,16 @@ void Metrics::set_approvals_pending(size_t n) {
 
 void Metrics::set_error_budget(const std::string& unit, double remaining) {
   budget_->Add({{"unit", unit}}).Set(remaining);
+}
+
+void Metrics::set_bound_totals(const std::map<std::string, uint64_t>& totals) {
+  for (const auto& [bound, total] : totals) {
+    auto& counter = bounds_->Add({{"bound", bound}});  // at 0 from the first call
+    uint64_t& last = last_bounds_[bound];
+    if (total > last)
+      counter.Increment(static_cast<double>(total - last));
+    last = total;
+  }
 }
 
 std::string Metrics::scrape() const {

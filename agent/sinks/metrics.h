@@ -38,6 +38,8 @@ class Metrics {
   void set_sensor_stats(const std::vector<SensorStats>& stats);
   void set_approvals_pending(size_t n);
   void set_error_budget(const std::string& unit, double remaining_fraction);
+  // What each bound of docs/bounds.md dropped, evicted or refused so far (totals).
+  void set_bound_totals(const std::map<std::string, uint64_t>& totals);
   // The text exposition format (tests, and `mendctl status -o json` could use it).
   std::string scrape() const;
 
@@ -60,6 +62,8 @@ class Metrics {
   prometheus::Gauge* approvals_;
   prometheus::Family<prometheus::Gauge>* budget_;
   std::map<std::string, std::pair<uint64_t, uint64_t>> last_stats_;  // sensor -> (events, drops)
+  prometheus::Family<prometheus::Counter>* bounds_;
+  std::map<std::string, uint64_t> last_bounds_;
 };
 
 }  // namespace mend

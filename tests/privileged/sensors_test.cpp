@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "fixtures.h"
 #include "sensors/bpf_util.h"
@@ -403,4 +404,64 @@ TEST(BpfStats, ProgramRunTimeIsAccountedWhileEnabled) {
     // At most the runs that were in flight on other CPUs when accounting stopped.
     EXPECT_LT(totals().second - during.second, 100u);
   }
+}
+
+// Issue 14: folding was per process, so a storm of short-lived processes was never folded.
+// 200 forked children in one cgroup each fail once with ENOSPC: a handful of events carry all
+// 200 failures (the fold count of a batch rides on the next event after the fold interval).
+TEST(FsSensor, EnospcStormOfShortLivedProcessesFoldsPerCgroup) {
+  MEND_REQUIRE_ROOT();
+  TempDir dir;
+  LoopFs lfs(dir.path(), "ext4", "16M");
+  run({"dd", "if=/dev/zero", "of=" + lfs.mnt() + "/fill", "bs=1M", "count=64"});
+  Cgroup storm(cgroup2_root(), unique_name("mend-test-storm"));
+  const std::string config = dir.path() + "/mend.yaml";
+  std::ofstream(config) << "sensors:\n  fs: {enospc_fold: 2s, horizon: 0s}\n";
+  TraceRunner t({"--sensors", "fs", "--config", config});
+  ASSERT_TRUE(t.wait_ready()) << t.err();
+  // Each child exits 1 when its write failed with ENOSPC (a few may still find a free block);
+  // the parent writes how many did.
+  const std::string counted = dir.path() + "/failed";
+  const std::string fail_once =
+      "import os, errno\n"
+      "n = 0\n"
+      "for i in range(200):\n"
+      "    if os.fork() == 0:\n"
+      "        try:\n"
+      "            fd = os.open('" +
+      lfs.mnt() +
+      "/f%d' % i, os.O_WRONLY | os.O_CREAT)\n"
+      "            os.write(fd, b'x' * 65536)\n"
+      "        except OSError as e:\n"
+      "            os._exit(1 if e.errno == errno.ENOSPC else 0)\n"
+      "        os._exit(0)\n"
+      "    n += os.waitstatus_to_exitcode(os.wait()[1])\n"
+      "open('" +
+      counted + "', 'w').write(str(n))\n";
+  pid_t p = spawn_in({storm.dir()}, {"/usr/bin/python3", "-c", fail_once});
+  ASSERT_EQ(wait_exit(p), 0);
+  // One more failure after the fold interval carries what was folded.
+  std::this_thread::sleep_for(2500ms);
+  const std::string once = "import os\ntry:\n    fd = os.open('" + lfs.mnt() +
+                           "/last', os.O_WRONLY | os.O_CREAT)\n    os.write(fd, b'x' * 65536)\n"
+                           "except OSError:\n    pass\n";
+  p = spawn_in({storm.dir()}, {"/usr/bin/python3", "-c", once});
+  ASSERT_EQ(wait_exit(p), 0);
+  uint64_t expected = 0;
+  std::ifstream(counted) >> expected;
+  ASSERT_GT(expected, 150u);  // most children met the full volume
+  ++expected;                 // and the last one
+  uint64_t failures = 0, events = 0;
+  for (int i = 0; i < 100 && failures < expected; ++i) {
+    std::this_thread::sleep_for(100ms);
+    failures = events = 0;
+    for (const auto& ev : t.events())
+      if (auto* f = as<FsEnospc>(ev); f && f->cgroup == storm.path()) {
+        ++events;
+        failures += 1 + f->folded;
+      }
+  }
+  ASSERT_GT(events, 0u) << t.err();
+  EXPECT_EQ(failures, expected);
+  EXPECT_LE(events, 10u);  // not one per process
 }

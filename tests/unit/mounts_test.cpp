@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "sensors/mounts.h"
 
 using namespace mend;
@@ -36,4 +39,23 @@ TEST(Mounts, LookupByDeviceAndPath) {
   auto disk = t.by_disk(259, 0, {{259, 1}});
   ASSERT_EQ(disk.size(), 1u);
   EXPECT_EQ(disk[0]->mountpoint, "/data");
+}
+
+// Issue 14: every ENOSPC event naming an unknown device re-read mountinfo.
+TEST(Mounts, RefreshesAreRateLimited) {
+  char tmpl[] = "/tmp/mend-mounts-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string path = dir + "/mountinfo";
+  const char* line = "22 1 7:1 / /a rw - ext4 /dev/loop1 rw\n";
+  std::ofstream(path) << line;
+  MountTable t(path);
+  EXPECT_TRUE(*t.refresh_at_most_every(1000000000ull, 100000000ull));
+  std::ofstream(path, std::ios::app) << "23 1 7:2 / /b rw - ext4 /dev/loop2 rw\n";
+  for (int i = 0; i < 1000; ++i)  // a storm within 100 ms: not one read
+    EXPECT_FALSE(*t.refresh_at_most_every(1000000000ull + i * 1000ull, 100000000ull));
+  EXPECT_EQ(t.refreshes_skipped(), 1000u);
+  EXPECT_EQ(t.all().size(), 1u);
+  EXPECT_TRUE(*t.refresh_at_most_every(1200000000ull, 100000000ull));
+  EXPECT_EQ(t.all().size(), 2u);
+  std::filesystem::remove_all(dir);
 }
