@@ -234,6 +234,11 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
   view.slo = &slo;
   view.sensor_stats = [&] { return hub.stats(); };
   view.policy_count = [&] { return policies.size(); };
+  view.loop_stats = [&] {
+    const auto l = hub.loop_stats();
+    return nlohmann::json{
+        {"wakeups", l.wakeups}, {"p50_ms", l.p50_ms}, {"p99_ms", l.p99_ms}, {"max_ms", l.max_ms}};
+  };
   view.dry_run = cfg.executor.dry_run;
   view.memory_locked = memory_locked;
   view.started_ns = monotonic_ns();

@@ -16,8 +16,8 @@ PKGS=(
   # libraries
   libsystemd-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   prometheus-cpp-dev
-  # tests and benchmarks
-  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  # tests and benchmarks (libFuzzer is clang-14's runtime)
+  googletest libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
   # fault injection and real systemd/journald for the privileged tiers
   e2fsprogs xfsprogs util-linux fio python3 systemd dbus-user-session
   # what disk remedies drive: logrotate (rotate_logs defers to its configuration)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Configures a fresh build, builds, and runs the whole suite with ctest (tiers labelled unit,
-# privileged, e2e), then the unit and privileged tiers again under ASan/UBSan.
+# privileged, e2e), the libFuzzer targets for a bounded number of inputs each (a clang build),
+# then the unit and privileged tiers again under ASan/UBSan.
 #
 #   scripts/test.sh                 everything (privileged tiers skip unless root)
 #   MEND_REQUIRE_PRIVILEGED=1 ...   a privileged test that would skip fails instead (CI)
 #   MEND_TEST_LABEL=unit ...        one tier only
 #   MEND_SKIP_SANITIZE=1 ...        skip the sanitizer pass
+#   MEND_SKIP_FUZZ=1 ...            skip the fuzz targets (clang-14 build, bounded runs)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +32,17 @@ build_and_test() {
 
 echo "== build and test ($root/build-test)"
 build_and_test "$root/build-test"
+
+if [ "${MEND_SKIP_FUZZ:-0}" != 1 ] && { [ -z "$label" ] || [ "$label" = fuzz ]; }; then
+  echo "== fuzz targets, a bounded number of inputs each ($root/build-fuzz)"
+  # libFuzzer comes with clang-14, so these have a clang build of their own (ASan, UBSan).
+  rm -rf "$root/build-fuzz"
+  CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$root/build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DMEND_FUZZ=ON >"$root/build-fuzz.configure.log" 2>&1 ||
+    { cat "$root/build-fuzz.configure.log"; exit 1; }
+  cmake --build "$root/build-fuzz" -j "$jobs"
+  ctest --test-dir "$root/build-fuzz" --output-on-failure --parallel "$jobs" -L fuzz
+fi
 
 if [ "${MEND_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== ASan/UBSan build and test ($root/build-asan)"

@@ -124,6 +124,8 @@ nlohmann::json handle_command(AgentView& v, const std::string& cmd, const nlohma
     }
     // total: the incidents mendd still holds (closed ones are forgotten past a bound); opened:
     // every incident since it started.
+    if (v.loop_stats)
+      j["loop"] = v.loop_stats();
     j["incidents"] = {{"open", open},
                       {"total", total},
                       {"opened", v.correlator->opened()},

@@ -22,6 +22,7 @@ struct AgentView {
   SloTracker* slo = nullptr;
   std::function<std::vector<SensorStats>()> sensor_stats;
   std::function<size_t()> policy_count;
+  std::function<nlohmann::json()> loop_stats;  // the event loop's own latency
   bool dry_run = false;
   bool memory_locked = false;  // mendd --lock-memory took effect
   uint64_t started_ns = 0;

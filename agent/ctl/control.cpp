@@ -260,26 +260,9 @@ bool ControlServer::advance(Client& c, const ControlHandler& h, uint64_t now) {
       ++stats_.bad_requests;
       answer(c, control_error("bad_request", "request over 64 KiB"), now);
     } else if (nl != std::string::npos || (eof && !c.in.empty())) {
-      std::string line = c.in.substr(0, nl);
-      nlohmann::json resp;
-      try {
-        auto req = nlohmann::json::parse(line);
-        const int v = req.value("version", 0);
-        if (v != kControlVersion) {
-          ++stats_.bad_requests;
-          resp = control_error("version", "protocol version " + std::to_string(v) +
-                                              " not supported (this mendd speaks " +
-                                              std::to_string(kControlVersion) + ")");
-        } else {
-          const auto cmd = req.at("command").get<std::string>();
-          const auto args = req.value("args", nlohmann::json::object());
-          resp = h(cmd, args, c.peer);
-          ++stats_.served;
-        }
-      } catch (const std::exception& e) {
-        ++stats_.bad_requests;
-        resp = control_error("bad_request", to_utf8(std::string("malformed request: ") + e.what()));
-      }
+      bool served = false;
+      nlohmann::json resp = answer_request(c.in.substr(0, nl), h, c.peer, served);
+      ++(served ? stats_.served : stats_.bad_requests);
       answer(c, resp, now);
     } else if (eof) {
       return false;  // went away without asking
@@ -313,6 +296,31 @@ bool ControlServer::advance(Client& c, const ControlHandler& h, uint64_t now) {
 void ControlServer::drop(int fd) {
   epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
   close(fd);
+}
+
+nlohmann::json answer_request(const std::string& line, const ControlHandler& h, const Peer& peer,
+                              bool& served) {
+  served = false;
+  try {
+    auto req = nlohmann::json::parse(line);
+    // Read as a whole number of any size: a huge or fractional version is another version,
+    // not a conversion with undefined behaviour (found by fuzz_control_request).
+    const auto vj = req.is_object() ? req.find("version") : req.end();
+    const int64_t v = vj != req.end() && vj->is_number_integer() ? vj->get<int64_t>() : 0;
+    if (v != kControlVersion)
+      return control_error("version", "protocol version " + std::to_string(v) +
+                                          " not supported (this mendd speaks " +
+                                          std::to_string(kControlVersion) + ")");
+    const auto cmd = req.at("command").get<std::string>();
+    const auto args = req.value("args", nlohmann::json::object());
+    if (!args.is_object())
+      return control_error("bad_request", "args: expected an object");
+    served = true;
+    return h(cmd, args, peer);
+  } catch (const std::exception& e) {
+    served = false;
+    return control_error("bad_request", to_utf8(std::string("malformed request: ") + e.what()));
+  }
 }
 
 Result<nlohmann::json> control_request(const std::string& socket_path, const std::string& command,

@@ -97,6 +97,11 @@ class ControlServer {
   Stats stats_;
 };
 
+// One request line -> its response: the protocol checks, then the handler. Never throws.
+// `served`: the handler answered (false: the request itself was refused).
+nlohmann::json answer_request(const std::string& line, const ControlHandler& h, const Peer& peer,
+                              bool& served);
+
 // The client side (mendctl): one request, one response. Errors: cannot connect, refused,
 // malformed answer.
 Result<nlohmann::json> control_request(const std::string& socket, const std::string& command,

@@ -483,10 +483,12 @@ Result<std::vector<CompiledPolicy>> compile_policies(const std::vector<PolicyIR>
                        a.name + "." + kStepDeadline, errs, typed))
           ca.step_deadline_ns = static_cast<uint64_t>(std::get<int64_t>(typed));
       }
-      for (const auto& [k, v] : a.params)
+      for (const auto& kv : a.params) {
+        const std::string& k = kv.first;
         if (k != kStepDeadline && std::none_of(spec->params.begin(), spec->params.end(),
                                                [&](const ParamSpec& ps) { return ps.name == k; }))
           errs.add(a.param_marks.at(k), "unknown parameter \"" + k + "\" of action " + a.name);
+      }
       for (const auto& ps : spec->params) {
         auto it = a.params.find(ps.name);
         if (it == a.params.end()) {

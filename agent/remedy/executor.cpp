@@ -15,8 +15,8 @@ namespace {
 
 nlohmann::json params_json(const std::map<std::string, ParamValue>& params) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : params)
-    std::visit([&](const auto& x) { j[k] = x; }, v);
+  for (const auto& kv : params)
+    std::visit([&](const auto& x) { j[kv.first] = x; }, kv.second);
   return j;
 }
 

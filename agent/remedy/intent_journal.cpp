@@ -2,6 +2,7 @@
 #include "mend/text.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -70,6 +71,20 @@ Result<std::vector<UnfinishedRun>> IntentJournal::unfinished() const {
     // A torn last line (crash mid-write) is what an fsync'd append-only file can hold: skip it.
     if (j.is_discarded() || !j.is_object() || !j.contains("run") || !j.contains("phase"))
       continue;
+    // A line of the right shape with a field of the wrong type is damage too: skipped and
+    // said, never an exception that stops mendd from starting.
+    if (!j["run"].is_string() || !j["phase"].is_string() ||
+        (j.contains("step") && !j["step"].is_number_unsigned()) ||
+        (j.contains("params") && !j["params"].is_object()) ||
+        (j.contains("undo") && !j["undo"].is_object())) {
+      SPDLOG_WARN("Ignoring damaged line {} of the intent journal {}", n, path_);
+      continue;
+    }
+    for (const char* k : {"incident", "policy", "target", "action"})
+      if (j.contains(k) && !j[k].is_string()) {
+        SPDLOG_WARN("Ignoring damaged line {} of the intent journal {}", n, path_);
+        j.erase(k);
+      }
     const std::string run = j["run"].get<std::string>();
     const std::string phase = j["phase"].get<std::string>();
     if (phase == "begin") {

@@ -6,6 +6,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "kernel_features.h"
 
 namespace mend {
@@ -110,6 +112,18 @@ Status SensorHub::run(const std::atomic<bool>& stop, const EventSink& out,
         continue;
       return Error::from_errno("Failed to wait for sensor events", errno);
     }
+    const uint64_t woke = monotonic_ns();
+    struct Measure {
+      SensorHub& h;
+      uint64_t woke;
+      ~Measure() {
+        const uint64_t us = (monotonic_ns() - woke) / 1000;
+        h.loop_us_[h.wakeups_ % kLoopSamples] =
+            static_cast<uint32_t>(std::min<uint64_t>(us, UINT32_MAX));
+        ++h.wakeups_;
+        h.loop_max_us_ = std::max(h.loop_max_us_, us);
+      }
+    } measure{*this, woke};
     for (int i = 0; i < n; ++i) {
       if (evs[i].data.u64 == UINT64_MAX) {
         uint64_t expirations = 0;
@@ -134,6 +148,24 @@ Status SensorHub::run(const std::atomic<bool>& stop, const EventSink& out,
   for (auto& s : sensors_)
     s->drain(sink);
   return {};
+}
+
+SensorHub::LoopStats SensorHub::loop_stats() const {
+  LoopStats s;
+  s.wakeups = wakeups_;
+  s.max_ms = static_cast<double>(loop_max_us_) / 1000;
+  const size_t n = std::min<uint64_t>(wakeups_, kLoopSamples);
+  if (n == 0)
+    return s;
+  std::vector<uint32_t> v(loop_us_.begin(), loop_us_.begin() + static_cast<std::ptrdiff_t>(n));
+  auto at = [&](double q) {
+    auto k = v.begin() + static_cast<std::ptrdiff_t>(q * static_cast<double>(n - 1));
+    std::nth_element(v.begin(), k, v.end());
+    return static_cast<double>(*k) / 1000;
+  };
+  s.p50_ms = at(0.5);
+  s.p99_ms = at(0.99);
+  return s;
 }
 
 std::vector<SensorStats> SensorHub::stats() const {

@@ -25,6 +25,15 @@ class SensorHub {
   Status run(const std::atomic<bool>& stop, const EventSink& sink,
              const std::function<void()>& on_tick = {});
   std::vector<SensorStats> stats() const;
+  // How long the loop spent on each wake-up (reading rings, ticking, serving the control
+  // socket): what a kernel record or a mendctl request may wait behind. Over the last
+  // kLoopSamples wake-ups; `max_ms` since start.
+  static constexpr size_t kLoopSamples = 4096;
+  struct LoopStats {
+    uint64_t wakeups = 0;
+    double p50_ms = 0, p99_ms = 0, max_ms = 0;
+  };
+  LoopStats loop_stats() const;
   // Another descriptor served from the same loop (the control socket): `on_ready` runs when
   // it is readable. Call after start().
   Status watch(int fd, std::function<void()> on_ready);
@@ -37,6 +46,9 @@ class SensorHub {
   std::vector<std::function<void()>> watched_;
   int epfd_ = -1;
   int timerfd_ = -1;
+  std::vector<uint32_t> loop_us_ = std::vector<uint32_t>(kLoopSamples, 0);
+  uint64_t wakeups_ = 0;
+  uint64_t loop_max_us_ = 0;
 };
 
 }  // namespace mend

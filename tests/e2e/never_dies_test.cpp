@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "scenario.h"
+#include "soak.h"
 
 using namespace mend::test;
 namespace fs = std::filesystem;
@@ -294,4 +295,21 @@ TEST(NeverDies, StepThatNeverReturnsIsRolledBackAtItsDeadlineAndTheNextPlanRuns)
       },
       20s));
   EXPECT_EQ(agent.stop(), 0);
+}
+
+// The soak benchmark's 60-second version: bounds on memory and liveness, not on time.
+TEST(NeverDies, SixtySecondsOfStormsLeaveMenddBoundedAliveAndActing) {
+  MEND_REQUIRE_ROOT();
+  SoakOptions o;
+  o.seconds = 60;
+  o.crash_units = 200;
+  SoakResult r = run_soak(o);
+  print_soak(r, std::cout);
+  EXPECT_TRUE(r.alive);
+  EXPECT_TRUE(r.healed_after);
+  EXPECT_GT(r.enospc_failures, 100000u);  // the storm happened
+  EXPECT_GT(r.incidents, 100u);           // and reached the pipeline
+  EXPECT_GT(r.rss_start_kb, 0);
+  EXPECT_LE(r.rss_peak_kb, 96 * 1024);  // MemoryMax of the unit is 256M; far from it
+  EXPECT_LE(r.rss_end_kb, 48 * 1024);   // given back once the storm's incidents are gone
 }

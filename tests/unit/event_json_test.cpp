@@ -93,3 +93,20 @@ TEST(EventJson, UnknownFieldsAreAcceptedForForwardCompatibility) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(std::get<UnitState>(r->payload).unit, "a.service");
 }
+
+// Found by fuzz_event_json: a number outside a field's range was converted with undefined
+// behaviour (4.6e55 into a uint64 field). Now it is an error naming the field.
+TEST(EventJson, NumbersOutsideTheFieldsRangeAreErrors) {
+  for (const char* line :
+       {R"({"type":"io_stall","ts_ns":1,"device":"8:0","p99_us":4.6e55})",
+        R"({"type":"io_stall","ts_ns":1,"device":"8:0","p99_us":-1})",
+        R"({"type":"oom_kill","ts_ns":1,"pid":99999999999})",
+        R"({"type":"oom_kill","ts_ns":1,"pid":1.5})",
+        R"({"type":"unit_state","ts_ns":1,"unit":"a.service","n_restarts":true})"}) {
+    auto e = event_from_json(nlohmann::json::parse(line));
+    EXPECT_FALSE(e.ok()) << line;
+  }
+  auto ok = event_from_json(nlohmann::json::parse(R"({"type":"oom_kill","ts_ns":1,"pid":42.0})"));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(std::get<OomKill>(ok->payload).pid, 42);
+}
