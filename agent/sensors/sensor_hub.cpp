@@ -124,24 +124,36 @@ Status SensorHub::run(const std::atomic<bool>& stop, const EventSink& out,
         h.loop_max_us_ = std::max(h.loop_max_us_, us);
       }
     } measure{*this, woke};
+    // What holds the loop for long is said (at most every 10 s): the watchdog's margin.
+    auto timed = [&](const char* what, size_t sensor, auto&& f) {
+      const uint64_t t = monotonic_ns();
+      f();
+      const uint64_t took = monotonic_ns() - t;
+      if (took > kSlowNs && monotonic_ns() - last_slow_log_ns_ > 10000000000ull) {
+        last_slow_log_ns_ = monotonic_ns();
+        SPDLOG_WARN("Event loop: {}{}{} took {} ms", what, sensor < sensors_.size() ? " " : "",
+                    sensor < sensors_.size() ? sensors_[sensor]->stats().name : "", took / 1000000);
+      }
+    };
     for (int i = 0; i < n; ++i) {
       if (evs[i].data.u64 == UINT64_MAX) {
         uint64_t expirations = 0;
         if (read(timerfd_, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
           return Error::from_errno("Failed to read the tick timer", errno);
         // Drain before sampling so a tick sees the freshest kernel records.
-        for (auto& s : sensors_)
-          s->drain(sink);
+        for (size_t k = 0; k < sensors_.size(); ++k)
+          timed("draining", k, [&] { sensors_[k]->drain(sink); });
         const uint64_t now = monotonic_ns();
-        for (auto& s : sensors_)
-          s->tick(now, sink);
+        for (size_t k = 0; k < sensors_.size(); ++k)
+          timed("the tick of", k, [&] { sensors_[k]->tick(now, sink); });
         if (on_tick)
-          on_tick();
+          timed("the pipeline's tick", SIZE_MAX, [&] { on_tick(); });
       } else if (evs[i].data.u64 >= kWatchedBase &&
                  evs[i].data.u64 - kWatchedBase < watched_.size()) {
-        watched_[evs[i].data.u64 - kWatchedBase]();
+        timed("a watched descriptor (control socket)", SIZE_MAX,
+              [&] { watched_[evs[i].data.u64 - kWatchedBase](); });
       } else if (evs[i].data.u64 < sensors_.size()) {
-        sensors_[evs[i].data.u64]->drain(sink);
+        timed("draining", evs[i].data.u64, [&] { sensors_[evs[i].data.u64]->drain(sink); });
       }
     }
   }

@@ -49,6 +49,8 @@ class SensorHub {
   std::vector<uint32_t> loop_us_ = std::vector<uint32_t>(kLoopSamples, 0);
   uint64_t wakeups_ = 0;
   uint64_t loop_max_us_ = 0;
+  static constexpr uint64_t kSlowNs = 100000000ull;  // a call holding the loop longer is logged
+  uint64_t last_slow_log_ns_ = 0;
 };
 
 }  // namespace mend

@@ -177,6 +177,12 @@ void SystemdBus::disconnect() {
   for (auto* s : slots_)
     sd_bus_slot_unref(s);
   slots_.clear();
+  for (auto& [unit, f] : fetching_)
+    if (f->slot)
+      sd_bus_slot_unref(f->slot);
+  fetching_.clear();
+  fetch_backlog_.clear();
+  in_flight_ = 0;
   if (bus_)
     sd_bus_flush_close_unref(bus_);
   bus_ = nullptr;
@@ -365,19 +371,102 @@ int SystemdBus::on_properties_changed(sd_bus_message* m, void* ud, sd_bus_error*
   }
   if (!self->fetched_.count(unit)) {
     // First sight of this unit in detail: its cgroup, counters and dependencies are not in
-    // every signal. Fetched once; later signals carry the changes.
-    UnitProps full;
-    if (self->fetch_unit(unit, full).ok()) {
-      self->fetched_.insert(unit);
-      full.active_state.reset();  // the transition itself comes from the signal
-      full.sub_state.reset();
-      self->tracker_.seed(unit, full, self->now_ ? self->now_ : now_ns());
-    }
+    // every signal. Fetched once, without waiting; later signals carry the changes.
+    self->begin_fetch(unit, std::move(p));
+    return 0;
   }
-  std::vector<Event> local;
-  self->tracker_.update(unit, p, self->now_ ? self->now_ : now_ns(),
-                        self->out_ ? *self->out_ : local);
+  self->apply(unit, p);
   return 0;
+}
+
+void SystemdBus::apply(const std::string& unit, const UnitProps& p) {
+  std::vector<Event> local;
+  tracker_.update(unit, p, now_ ? now_ : now_ns(), out_ ? *out_ : local);
+}
+
+void SystemdBus::begin_fetch(const std::string& unit, UnitProps change) {
+  if (auto it = fetching_.find(unit); it != fetching_.end()) {
+    it->second->changes.push_back(std::move(change));
+    return;
+  }
+  if (fetching_.size() >= kMaxFetches + kMaxBacklog) {
+    ++fetch_overflow_;
+    apply(unit, change);  // as much as the signal says
+    return;
+  }
+  auto f = std::make_unique<Fetch>();
+  f->self = this;
+  f->unit = unit;
+  f->changes.push_back(std::move(change));
+  char* path = nullptr;
+  if (sd_bus_path_encode(kUnitPrefix, unit.c_str(), &path) < 0) {
+    apply(unit, f->changes.front());
+    return;
+  }
+  f->path = path;
+  free(path);
+  Fetch& ref = *f;
+  fetching_.emplace(unit, std::move(f));
+  if (in_flight_ >= kMaxFetches) {
+    fetch_backlog_.push_back(unit);
+    return;
+  }
+  if (!ask(ref))
+    end_fetch(unit, false);
+}
+
+bool SystemdBus::ask(Fetch& f) {
+  const std::string iface =
+      f.stage == 0 ? std::string("org.freedesktop.systemd1.Unit") : type_interface(f.unit);
+  int r = sd_bus_call_method_async(bus_, &f.slot, kDest, f.path.c_str(),
+                                   "org.freedesktop.DBus.Properties", "GetAll",
+                                   &SystemdBus::on_fetched, &f, "s", iface.c_str());
+  if (r < 0) {
+    f.slot = nullptr;
+    return false;
+  }
+  ++in_flight_;
+  return true;
+}
+
+int SystemdBus::on_fetched(sd_bus_message* m, void* ud, sd_bus_error*) {
+  auto* f = static_cast<Fetch*>(ud);
+  SystemdBus* self = f->self;
+  --self->in_flight_;
+  sd_bus_slot_unref(f->slot);
+  f->slot = nullptr;
+  const bool ok = !sd_bus_message_is_method_error(m, nullptr) && read_props(m, f->full) >= 0;
+  if (ok && f->stage == 0 && !type_interface(f->unit).empty()) {
+    f->stage = 1;
+    if (self->ask(*f))
+      return 0;
+  }
+  self->end_fetch(f->unit, ok);
+  return 0;
+}
+
+void SystemdBus::end_fetch(const std::string& unit, bool ok) {
+  auto it = fetching_.find(unit);
+  if (it == fetching_.end())
+    return;
+  std::unique_ptr<Fetch> f = std::move(it->second);
+  fetching_.erase(it);
+  if (ok) {
+    fetched_.insert(unit);
+    f->full.active_state.reset();  // the transitions themselves come from the signals
+    f->full.sub_state.reset();
+    tracker_.seed(unit, f->full, now_ ? now_ : now_ns());
+  }
+  for (const auto& c : f->changes)
+    apply(unit, c);
+  // The next one waiting.
+  while (in_flight_ < kMaxFetches && !fetch_backlog_.empty()) {
+    const std::string next = std::move(fetch_backlog_.front());
+    fetch_backlog_.pop_front();
+    auto n = fetching_.find(next);
+    if (n != fetching_.end() && !ask(*n->second))
+      end_fetch(next, false);
+  }
 }
 
 int SystemdBus::on_unit_removed(sd_bus_message* m, void* ud, sd_bus_error*) {

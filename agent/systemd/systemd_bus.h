@@ -62,6 +62,24 @@ class SystemdBus final : public UnitOps {
   Status seed_all(uint64_t now, std::vector<Event>& out);
   Result<std::string> load_unit_path(const std::string& unit);
   Status fetch_unit(const std::string& unit, UnitProps& p);
+  // The first sight of a unit in detail (cgroup, counters, dependencies) without waiting: the
+  // properties are asked for asynchronously and the unit's changes wait for the answer, then
+  // go to the tracker in order. At most kMaxFetches at once; more wait in a bounded backlog.
+  struct Fetch {
+    SystemdBus* self = nullptr;
+    std::string unit, path;
+    size_t stage = 0;  // 0: the Unit interface, 1: the type's interface
+    UnitProps full;
+    std::vector<UnitProps> changes;  // signals that came before the answer, in order
+    sd_bus_slot* slot = nullptr;
+  };
+  static constexpr size_t kMaxFetches = 64;
+  static constexpr size_t kMaxBacklog = 4096;
+  static int on_fetched(sd_bus_message* m, void* fetch, sd_bus_error* err);
+  void begin_fetch(const std::string& unit, UnitProps change);
+  bool ask(Fetch& f);
+  void end_fetch(const std::string& unit, bool ok);
+  void apply(const std::string& unit, const UnitProps& p);
   void disconnect();
 
   BusScope scope_;
@@ -73,7 +91,11 @@ class SystemdBus final : public UnitOps {
   std::vector<Event>* out_ = nullptr;                 // while process() runs
   uint64_t now_ = 0;
   std::string manager_cgroup_;
-  std::set<std::string> fetched_;  // units whose full properties were read
+  std::set<std::string> fetched_;                           // units whose full properties were read
+  std::map<std::string, std::unique_ptr<Fetch>> fetching_;  // in flight, or in the backlog
+  std::deque<std::string> fetch_backlog_;
+  size_t in_flight_ = 0;
+  uint64_t fetch_overflow_ = 0;  // changes applied without their unit's details (backlog full)
   // Failed units the manager unloaded (transient units, CollectMode=), oldest first.
   static constexpr size_t kMaxRemovedKept = 256;
   std::deque<std::string> removed_failed_;
