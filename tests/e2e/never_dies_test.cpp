@@ -25,29 +25,6 @@ std::vector<std::string> python_named_badly(const std::string& body) {
               body};
 }
 
-long rss_kb(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::stol(line.substr(6));
-  return -1;
-}
-
-std::vector<nlohmann::json> journal(const std::vector<std::string>& matches) {
-  std::vector<std::string> argv = {"journalctl", "-o", "json", "--no-pager"};
-  argv.insert(argv.end(), matches.begin(), matches.end());
-  auto r = run(argv);
-  std::vector<nlohmann::json> out;
-  std::istringstream in(r.out);
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded())
-      out.push_back(j);
-  }
-  return out;
-}
-
 pid_t mendd_pid(const OomScenario& s) {
   auto st = s.mendctl({"status", "-o", "json"});
   auto j = nlohmann::json::parse(st.out, nullptr, false);
@@ -150,11 +127,7 @@ TEST(NeverDies, TwoUnitsOomLoopingAtOnceAreBothHealedOneAfterTheOther) {
   MEND_REQUIRE_ROOT();
   OomScenario s("200M", "40s");
   const std::string second = unique_name("hog2") + ".service";
-  s.m.add_unit(second,
-               "[Unit]\nStartLimitBurst=1000\n[Service]\n"
-               "ExecStart=/usr/bin/python3 -c \"import time; x = b'a' * (80 << 20); "
-               "time.sleep(1000)\"\nMemoryMax=50M\nMemorySwapMax=0\nRestart=on-failure\n"
-               "RestartSec=500ms\n");
+  s.add_oom_unit(second);
   TraceRunner agent(s.args(), false);
   ASSERT_TRUE(agent.wait_ready()) << agent.err();
   ASSERT_EQ(s.m.systemctl({"start", "--no-block", s.unit, second}).status, 0);
@@ -200,7 +173,7 @@ TEST(NeverDies, FiveThousandIncidentsLeaveMemoryAtItsBaselineAndAPlanStillRuns) 
   const pid_t pid = mendd_pid(s);
   ASSERT_GT(pid, 0);
   std::this_thread::sleep_for(2s);
-  const long baseline = rss_kb(pid);
+  const long baseline = proc_rss_kb(pid);
   long peak = baseline;
   constexpr int kUnits = 5000, kBatch = 250;
   for (int b = 0; b < kUnits / kBatch; ++b) {
@@ -208,12 +181,12 @@ TEST(NeverDies, FiveThousandIncidentsLeaveMemoryAtItsBaselineAndAPlanStillRuns) 
     for (int i = 0; i < kBatch; ++i)
       argv.push_back(tmpl + "@" + std::to_string(b * kBatch + i) + ".service");
     ASSERT_EQ(s.m.systemctl(argv).status, 0);
-    peak = std::max(peak, rss_kb(pid));
+    peak = std::max(peak, proc_rss_kb(pid));
   }
   uint64_t opened = 0;
   ASSERT_TRUE(wait_until(
       [&] {
-        peak = std::max(peak, rss_kb(pid));
+        peak = std::max(peak, proc_rss_kb(pid));
         auto j = nlohmann::json::parse(s.mendctl({"status", "-o", "json"}).out, nullptr, false);
         if (j.is_discarded())
           return false;
@@ -224,17 +197,19 @@ TEST(NeverDies, FiveThousandIncidentsLeaveMemoryAtItsBaselineAndAPlanStillRuns) 
       << "opened " << opened << "\n"
       << agent.err().substr(0, 2000);
   std::this_thread::sleep_for(2s);
-  const long after = rss_kb(pid);
+  const long after = proc_rss_kb(pid);
   std::cout << "mendd RSS: baseline " << baseline << " kB, peak " << peak << " kB, after " << after
             << " kB, " << opened << " incidents\n";
   auto status = nlohmann::json::parse(s.mendctl({"status", "-o", "json"}).out);
   EXPECT_LE(status["incidents"]["total"].get<uint64_t>(), 256u);  // the closed ones kept
   EXPECT_GE(status["incidents"]["forgotten"].get<uint64_t>(), kUnits - 256u);
+#ifndef __SANITIZE_ADDRESS__  // under ASan mendd's RSS is mostly shadow memory and quarantine
   // Back near the baseline: what 5,000 incidents cost is given back. What stays is bounded
   // (256 closed incidents, 256 unloaded failed units, the probe's per-unit times) plus
   // allocator slack; measured here: +12 MB, under the 32 MB steady goal of the issue.
   EXPECT_LE(after, baseline + 16 * 1024) << "peak " << peak;
   EXPECT_LE(after, 32 * 1024) << "peak " << peak;
+#endif
   // And the pipeline still acts.
   ASSERT_EQ(s.m.systemctl({"start", "--no-block", s.unit}).status, 0);
   ASSERT_TRUE(wait_until([&] { return !records(s.unit, kVerified).empty(); }, 90s))
@@ -247,11 +222,7 @@ TEST(NeverDies, StepThatNeverReturnsIsRolledBackAtItsDeadlineAndTheNextPlanRuns)
   MEND_REQUIRE_ROOT();
   OomScenario s("200M", "40s");
   const std::string stuck = unique_name("stuck") + ".service";
-  s.m.add_unit(stuck,
-               "[Unit]\nStartLimitBurst=1000\n[Service]\n"
-               "ExecStart=/usr/bin/python3 -c \"import time; x = b'a' * (80 << 20); "
-               "time.sleep(1000)\"\nMemoryMax=50M\nMemorySwapMax=0\nRestart=on-failure\n"
-               "RestartSec=500ms\n");
+  s.add_oom_unit(stuck);
   // A sleep no other process has: removed by its exact argument whatever happens.
   const std::string forever = "1799." + std::to_string(getpid());
   on_cleanup([forever] { run({"pkill", "-KILL", "-f", "^/usr/bin/sleep " + forever}); });
@@ -310,6 +281,8 @@ TEST(NeverDies, SixtySecondsOfStormsLeaveMenddBoundedAliveAndActing) {
   EXPECT_GT(r.enospc_failures, 100000u);  // the storm happened
   EXPECT_GT(r.incidents, 100u);           // and reached the pipeline
   EXPECT_GT(r.rss_start_kb, 0);
+#ifndef __SANITIZE_ADDRESS__  // under ASan mendd's RSS is mostly shadow memory and quarantine
   EXPECT_LE(r.rss_peak_kb, 96 * 1024);  // MemoryMax of the unit is 256M; far from it
   EXPECT_LE(r.rss_end_kb, 48 * 1024);   // given back once the storm's incidents are gone
+#endif
 }

@@ -20,10 +20,11 @@ namespace mend::test {
 
 using namespace std::chrono_literals;
 
-// journald records of one unit with one MESSAGE_ID.
-inline std::vector<nlohmann::json> records(const std::string& unit, const std::string& message_id) {
-  auto r = run({"journalctl", "-o", "json", "--no-pager", "OBJECT_SYSTEMD_UNIT=" + unit,
-                "MESSAGE_ID=" + message_id});
+// journald records matching every FIELD=value of `matches`.
+inline std::vector<nlohmann::json> journal(const std::vector<std::string>& matches) {
+  std::vector<std::string> argv = {"journalctl", "-o", "json", "--no-pager"};
+  argv.insert(argv.end(), matches.begin(), matches.end());
+  auto r = run(argv);
   std::vector<nlohmann::json> out;
   std::istringstream in(r.out);
   for (std::string line; std::getline(in, line);) {
@@ -32,6 +33,11 @@ inline std::vector<nlohmann::json> records(const std::string& unit, const std::s
       out.push_back(j);
   }
   return out;
+}
+
+// journald records of one unit with one MESSAGE_ID.
+inline std::vector<nlohmann::json> records(const std::string& unit, const std::string& message_id) {
+  return journal({"OBJECT_SYSTEMD_UNIT=" + unit, "MESSAGE_ID=" + message_id});
 }
 
 inline bool wait_until(const std::function<bool()>& f, std::chrono::seconds limit) {
@@ -67,8 +73,11 @@ struct OomScenario {
            "    verify: {deadline: "
         << deadline << ", stable_for: 4s, no_new_oom: true}\n";
     chmod((policies + "/mem.yaml").c_str(), 0644);
-    // 80 MB resident, then idle: dies under 50M, lives under 100M.
-    m.add_unit(unit,
+    add_oom_unit(unit);
+  }
+  // 80 MB resident, then idle: dies under 50M, lives under 100M.
+  void add_oom_unit(const std::string& name) {
+    m.add_unit(name,
                "[Unit]\nStartLimitBurst=1000\n[Service]\n"
                "ExecStart=/usr/bin/python3 -c \"import time; x = b'a' * (80 << 20); "
                "time.sleep(1000)\"\nMemoryMax=50M\nMemorySwapMax=0\nRestart=on-failure\n"
@@ -97,16 +106,7 @@ struct OomScenario {
 // Records with one MESSAGE_ID written for one policy (unique per run).
 inline std::vector<nlohmann::json> policy_records(const std::string& policy,
                                                   const std::string& id) {
-  auto r =
-      run({"journalctl", "-o", "json", "--no-pager", "MEND_POLICY=" + policy, "MESSAGE_ID=" + id});
-  std::vector<nlohmann::json> out;
-  std::istringstream in(r.out);
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded())
-      out.push_back(j);
-  }
-  return out;
+  return journal({"MEND_POLICY=" + policy, "MESSAGE_ID=" + id});
 }
 
 }  // namespace mend::test

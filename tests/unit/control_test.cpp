@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <thread>
 
 #include "ctl/commands.h"
@@ -32,20 +33,31 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
+// Serves the socket from a thread of its own, as mendd's loop would, until it goes.
+struct ServeInBackground {
+  ControlServer& srv;
+  ControlHandler h;
+  std::atomic<bool> done{false};
+  std::thread t;
+  ServeInBackground(ControlServer& s, ControlHandler handler) : srv(s), h(std::move(handler)) {
+    t = std::thread([this] {
+      while (!done.load()) {
+        srv.serve(h);
+        usleep(1000);
+      }
+    });
+  }
+  ~ServeInBackground() {
+    done = true;
+    t.join();
+  }
+};
+
 // Serves one connection on a thread while the client asks.
 Result<nlohmann::json> ask(ControlServer& srv, const ControlHandler& h, const std::string& cmd,
                            const nlohmann::json& args = nlohmann::json::object()) {
-  std::atomic<bool> done{false};
-  std::thread t([&] {
-    while (!done.load()) {
-      srv.serve(h);
-      usleep(1000);
-    }
-  });
-  auto r = control_request(srv.path(), cmd, args);
-  done = true;
-  t.join();
-  return r;
+  ServeInBackground serving(srv, h);
+  return control_request(srv.path(), cmd, args);
 }
 
 class NoProbe : public RecoveryProbe {
@@ -98,13 +110,7 @@ TEST(ControlSocket, VersionedRequestsAndAStaleSocketIsReplaced) {
   EXPECT_EQ((*r)["result"]["command"], "status");
   EXPECT_EQ((*r)["result"]["uid"], geteuid());
   // Another protocol version gets a clear refusal, not a guess.
-  std::atomic<bool> done{false};
-  std::thread t([&] {
-    while (!done.load()) {
-      srv.serve(echo);
-      usleep(1000);
-    }
-  });
+  auto serving = std::make_unique<ServeInBackground>(srv, echo);
   int c = socket(AF_UNIX, SOCK_STREAM, 0);
   ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
   const std::string req = "{\"version\": 9, \"command\": \"status\"}\n";
@@ -112,8 +118,7 @@ TEST(ControlSocket, VersionedRequestsAndAStaleSocketIsReplaced) {
   char buf[512] = {};
   ASSERT_GT(read(c, buf, sizeof buf - 1), 0);
   close(c);
-  done = true;
-  t.join();
+  serving.reset();
   auto resp = nlohmann::json::parse(std::string(buf));
   EXPECT_FALSE(resp["ok"].get<bool>());
   EXPECT_EQ(resp["code"], "version");
@@ -239,15 +244,7 @@ TEST(ControlSocket, SilentClientsDoNotHoldOthersAndBadBytesAreRefused) {
   ControlHandler echo = [](const std::string& c, const nlohmann::json&, const Peer&) {
     return control_ok({{"command", c}});
   };
-  std::atomic<bool> done{false};
-  std::atomic<int> serves{0};
-  std::thread t([&] {
-    while (!done.load()) {
-      srv.serve(echo);
-      ++serves;
-      usleep(1000);
-    }
-  });
+  auto serving = std::make_unique<ServeInBackground>(srv, echo);
   // Three silent clients and one that sent half a line.
   std::vector<int> silent;
   for (int i = 0; i < 3; ++i)
@@ -278,8 +275,7 @@ TEST(ControlSocket, SilentClientsDoNotHoldOthersAndBadBytesAreRefused) {
   close(half);
   auto again = control_request(s.socket, "status", nlohmann::json::object());
   EXPECT_TRUE(again.ok());
-  done = true;
-  t.join();
+  serving.reset();
   EXPECT_GE(srv.stats().timed_out, 3u);
   EXPECT_EQ(srv.clients(), 0u);
 }
