@@ -2,7 +2,7 @@
 # Runs every libFuzzer target of tests/fuzz for a while and prints, per target, the inputs
 # executed, the coverage reached (edges, features), the corpus size and the crashes found.
 #
-#   tests/bench/fuzz.sh [SECONDS_PER_TARGET]       default 600 (10 minutes each)
+#   tests/bench/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]   default 600 s each, every target
 #
 # Builds build-fuzz/ with clang-14 (libFuzzer, ASan, UBSan) if needed. Inputs it finds go to
 # build-fuzz/fuzz-run/<target>/ (not the seed corpus); crashes to build-fuzz/fuzz-run/crash-*.
@@ -15,7 +15,13 @@ case "${1:-}" in
 esac
 secs=${1:-600}
 [[ "$secs" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: SECONDS must be a whole number" >&2; exit 2; }
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(event_json control_request agent_config policy intent_journal bpf_records)
 root=$(cd "$(dirname "$0")/../.." && pwd)
+for t in "${targets[@]}"; do
+  [ -f "$root/tests/fuzz/fuzz_$t.cpp" ] || { echo "fuzz.sh: no target $t" >&2; exit 2; }
+done
 build=$root/build-fuzz
 if [ ! -x "$build/tests/fuzz/fuzz_event_json" ]; then
   CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -25,7 +31,7 @@ fi
 run=$build/fuzz-run
 mkdir -p "$run"
 printf '%-16s %12s %8s %8s %8s %8s\n' target executions edges features corpus crashes
-for t in event_json control_request agent_config policy intent_journal bpf_records; do
+for t in "${targets[@]}"; do
   mkdir -p "$run/$t"
   log=$run/$t.log
   "$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -max_len=8192 -timeout=10 \
