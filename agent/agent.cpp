@@ -50,6 +50,7 @@ ExecutorConfig executor_config(const AgentConfig& c) {
   e.guardrails.dry_run = c.executor.dry_run;
   e.guardrails.node_max_per_hour = c.executor.max_actions_per_hour;
   e.guardrails.node_max_concurrent = c.executor.max_concurrent;
+  e.guardrails.target_max_per_hour = c.executor.max_actions_per_unit_per_hour;
   for (const auto& u : c.executor.protected_units)
     e.guardrails.protected_units.push_back(u);
   e.guardrails.pause_file = c.executor.pause_file;
@@ -117,6 +118,9 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
   if (opt.bus != "none")
     if (auto st = ops.connect(monotonic_ns(), ignored); !st.ok())
       SPDLOG_WARN("Unit operations unavailable: {}", st.error().message);
+  // Units are named below the manager's own cgroup (a user manager's is not "/").
+  if (!ops.manager_cgroup().empty())
+    ctx.manager_cgroup_root = ops.manager_cgroup();
 
   Metrics metrics;
   if (!cfg.metrics.listen.empty()) {
@@ -152,7 +156,7 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
   LiveProbe probe(units);
   Executor executor(executor_config(cfg), units, probe, emit_record);
   if (auto st = executor.guardrails().load(monotonic_ns()); !st.ok())
-    SPDLOG_WARN("{}", st.error().message);
+    SPDLOG_ERROR("{}", st.error().message);
   if (auto st = executor.recover(monotonic_ns()); !st.ok())
     SPDLOG_WARN("Failed to read the intent journal: {}", st.error().message);
   executor.set_next_plan([&](const Incident& inc, const std::set<std::string>& tried) {
@@ -324,6 +328,14 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
                 c->control.group != cfg.control.group || c->enabled_sensors != cfg.enabled_sensors)
               SPDLOG_WARN("state_dir, control and the sensor set change at the next restart");
             executor.reconfigure(executor_config(*c));
+            // A damaged guardrail history holds every budget spent until a person repairs
+            // or removes it; a reload is when it is read again.
+            if (!executor.guardrails().damaged().empty()) {
+              if (auto st = executor.guardrails().load(now); !st.ok())
+                SPDLOG_ERROR("{}", st.error().message);
+              else
+                SPDLOG_INFO("Guardrail history readable again: budgets apply as recorded");
+            }
             slo.configure(c->slos);
             view.dry_run = c->executor.dry_run;
             cfg.executor = c->executor;

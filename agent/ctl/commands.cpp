@@ -199,7 +199,10 @@ nlohmann::json handle_command(AgentView& v, const std::string& cmd, const nlohma
   }
   if (cmd == "pause" || cmd == "resume") {
     SPDLOG_INFO("{} requested by uid {} (pid {})", cmd, peer.uid, peer.pid);
-    v.executor->guardrails().set_paused(cmd == "pause");
+    if (auto st = v.executor->guardrails().set_paused(cmd == "pause"); !st.ok())
+      return control_error(
+          "not_persisted",
+          cmd + " holds until mendd restarts but could not be saved: " + st.error().message);
     return control_ok({{"paused", v.executor->guardrails().paused()}});
   }
   return control_error("unknown_command",

@@ -238,6 +238,11 @@ class Loader {
             e.max_actions_per_hour =
                 static_cast<uint32_t>(number(v, "executor.max_actions_per_hour", 0, 1000));
           }},
+         {"max_actions_per_unit_per_hour",
+          [&](const YAML::Node& v) {
+            e.max_actions_per_unit_per_hour =
+                static_cast<uint32_t>(number(v, "executor.max_actions_per_unit_per_hour", 1, 1000));
+          }},
          {"max_concurrent",
           [&](const YAML::Node& v) {
             e.max_concurrent = static_cast<uint32_t>(number(v, "executor.max_concurrent", 1, 16));

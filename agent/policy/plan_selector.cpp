@@ -18,6 +18,23 @@ std::string entity(const Incident& inc, const char* key) {
   return it == inc.root_cause.entities.end() ? "" : it->second;
 }
 
+// Units that hold other units or a person's whole session: acting on one acts on everything
+// below it (an unprivileged user's OOM in its own session names user@UID.service).
+bool holds_others(const std::string& u) {
+  auto ends = [&](std::string_view suf) {
+    return u.size() >= suf.size() && u.compare(u.size() - suf.size(), suf.size(), suf) == 0;
+  };
+  return ends(".slice") || u == "init.scope" || (u.rfind("user@", 0) == 0 && ends(".service")) ||
+         (u.rfind("session-", 0) == 0 && ends(".scope"));
+}
+
+bool named_literally(const std::vector<std::string>& units, const std::string& u) {
+  for (const auto& g : units)
+    if (g == u)
+      return true;
+  return false;
+}
+
 }  // namespace
 
 PlanChoice select_plan(const Incident& inc, const std::vector<CompiledPolicy>& policies,
@@ -38,14 +55,17 @@ PlanChoice select_plan(const Incident& inc, const std::vector<CompiledPolicy>& p
                 " is under its min_confidence " + std::to_string(m.min_confidence);
       continue;
     }
-    if (!m.units.empty()) {
-      bool any = !rc.culprit_unit.empty() && glob_any(m.units, rc.culprit_unit);
-      for (const auto& u : inc.affected_units)
-        any = any || glob_any(m.units, u);
-      if (!any) {
-        why_not = "policy " + p.ir.name + ": no unit of the incident matches its units";
-        continue;
-      }
+    // `units:` selects on the unit the actions will act on, never on a bystander.
+    if (!m.units.empty() && (rc.culprit_unit.empty() || !glob_any(m.units, rc.culprit_unit))) {
+      why_not = "policy " + p.ir.name + ": the culprit unit " +
+                (rc.culprit_unit.empty() ? "(none)" : rc.culprit_unit) + " is not in its units";
+      continue;
+    }
+    if (!rc.culprit_unit.empty() && holds_others(rc.culprit_unit) &&
+        !named_literally(m.units, rc.culprit_unit)) {
+      why_not = "policy " + p.ir.name + ": " + rc.culprit_unit +
+                " holds other units or a session; a policy must name it literally in units";
+      continue;
     }
     if (!m.mounts.empty() && !glob_any(m.mounts, entity(inc, "mount"))) {
       why_not = "policy " + p.ir.name + ": mount " + entity(inc, "mount") + " not in its mounts";

@@ -470,8 +470,13 @@ void Executor::apply(PlanRun& r, uint64_t now) {
   Incident& inc = r.incident;
   inc.state = IncidentState::Remediating;
   inc.remediation_start_ns = now;
-  guards_.started(r.policy->ir, r.target, now);
+  Status counted = guards_.started(r.policy->ir, r.target, now);
   r.started = true;
+  if (!counted.ok()) {
+    // A run the history does not hold would not count against a budget after a restart.
+    escalate(r, "cannot persist the guardrail history: " + counted.error().message, now);
+    return;
+  }
   if (auto st = journal_->begin(r.id, inc.id, r.policy->ir.name, r.target); !st.ok()) {
     // Without the journal a crash could leave a change nobody can undo: do not act.
     escalate(r, "cannot write the intent journal: " + st.error().message, now);

@@ -36,6 +36,7 @@ uint64_t Guardrails::age(int64_t wall, uint64_t now) const {
 }
 
 Status Guardrails::load(uint64_t now) {
+  damaged_.clear();
   if (cfg_.state_file.empty())
     return {};
   std::ifstream f(cfg_.state_file);
@@ -59,14 +60,19 @@ Status Guardrails::load(uint64_t now) {
     node_runs_.clear();
     policy_runs_.clear();
     successes_.clear();
-    return Error{cfg_.state_file + ": damaged guardrail history (" + e.what() + ")", EINVAL};
+    damaged_ = cfg_.state_file + ": damaged guardrail history (" + e.what() + ")";
+    return Error{damaged_ +
+                     "; every budget counts as spent until it is repaired or removed and mendd "
+                     "reloads",
+                 EINVAL};
   }
   return {};
 }
 
-void Guardrails::save() const {
-  if (cfg_.state_file.empty())
-    return;
+Status Guardrails::save() const {
+  // A damaged file is left as found (evidence, and the state a person must look at).
+  if (cfg_.state_file.empty() || !damaged_.empty())
+    return {};
   nlohmann::json j;
   j["version"] = 1;
   j["paused"] = paused_;
@@ -80,8 +86,11 @@ void Guardrails::save() const {
       a.push_back(t);
   }
   j["successes"] = successes_;
-  if (auto st = write_file_atomic(cfg_.state_file, dump_json(j) + "\n"); !st.ok())
+  if (auto st = write_file_atomic(cfg_.state_file, dump_json(j) + "\n"); !st.ok()) {
     SPDLOG_WARN("Failed to save the guardrail history: {}", st.error().message);
+    return Error{"failed to save the guardrail history: " + st.error().message, st.error().code};
+  }
+  return {};
 }
 
 void Guardrails::reconfigure(GuardrailConfig cfg) {
@@ -89,14 +98,14 @@ void Guardrails::reconfigure(GuardrailConfig cfg) {
   cfg_ = std::move(cfg);
 }
 
-void Guardrails::set_paused(bool p) {
+Status Guardrails::set_paused(bool p) {
   paused_ = p;
-  save();
+  return save();
 }
 
 void Guardrails::succeeded(const PolicyIR& policy, const std::string& target) {
   ++successes_[key(policy, target)];
-  save();
+  (void)save();  // a lost success only delays auto_after_successes: fails safe
 }
 
 uint32_t Guardrails::successes(const PolicyIR& policy, const std::string& target) const {
@@ -108,6 +117,17 @@ uint32_t Guardrails::runs_last_hour(uint64_t now) const {
   uint32_t n = 0;
   for (auto t : node_runs_)
     n += age(t, now) < kHour;
+  return n;
+}
+
+uint32_t Guardrails::target_runs_last_hour(const std::string& target, uint64_t now) const {
+  uint32_t n = 0;
+  const std::string suffix = "|" + target;
+  for (const auto& [k, runs] : policy_runs_)
+    if (k.size() >= suffix.size() &&
+        k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0)
+      for (auto it = runs.rbegin(); it != runs.rend() && age(*it, now) < kHour; ++it)
+        ++n;
   return n;
 }
 
@@ -134,6 +154,8 @@ Admission Guardrails::admit(const PolicyIR& policy, const std::string& target, M
     return {false, "dry-run: the plan is described, not run"};
   if (paused())
     return {false, "paused (mendctl pause or " + cfg_.pause_file + "): no action runs"};
+  if (!damaged_.empty())
+    return {false, damaged_ + ": every budget counts as spent until a person repairs it", true};
   if (!target.empty() && is_protected(target))
     return {false, target + " is a protected unit: never acted on", true};
   if (running_ >= cfg_.node_max_concurrent)
@@ -142,6 +164,15 @@ Admission Guardrails::admit(const PolicyIR& policy, const std::string& target, M
   const uint32_t last_hour = runs_last_hour(now);
   if (last_hour >= cfg_.node_max_per_hour)
     return {false, "node budget: " + std::to_string(last_hour) + " plans in the last hour", true};
+  if (!target.empty()) {
+    const uint32_t on_target = target_runs_last_hour(target, now);
+    if (on_target >= cfg_.target_max_per_hour)
+      return {false,
+              "target budget: " + std::to_string(on_target) + " plans on " + target +
+                  " in the last hour (target_max_per_hour " +
+                  std::to_string(cfg_.target_max_per_hour) + ")",
+              true};
+  }
   auto it = policy_runs_.find(key(policy, target));
   if (it != policy_runs_.end() && !it->second.empty()) {
     const uint64_t since = age(it->second.back(), now);
@@ -165,7 +196,7 @@ Admission Guardrails::admit(const PolicyIR& policy, const std::string& target, M
   return {true, "allowed"};
 }
 
-void Guardrails::started(const PolicyIR& policy, const std::string& target, uint64_t now) {
+Status Guardrails::started(const PolicyIR& policy, const std::string& target, uint64_t now) {
   ++running_;
   const int64_t wall = static_cast<int64_t>(now) + offset_ns_;
   node_runs_.push_back(wall);
@@ -178,7 +209,7 @@ void Guardrails::started(const PolicyIR& policy, const std::string& target, uint
   runs.push_back(wall);
   while (runs.size() > 1000)
     runs.pop_front();
-  save();
+  return save();
 }
 
 void Guardrails::finished() {

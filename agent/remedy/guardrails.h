@@ -20,6 +20,9 @@ struct GuardrailConfig {
   bool dry_run = false;
   uint32_t node_max_per_hour = 10;
   uint32_t node_max_concurrent = 1;
+  // Runs on one target per hour, all policies together: one culprit (an unprivileged user's
+  // unit, say) cannot spend the node's budget.
+  uint32_t target_max_per_hour = 4;
   // Never acted on, whatever a policy says (globs).
   std::vector<std::string> protected_units = {
       "init.scope",        "*.slice",      "dbus.service", "dbus-broker.service",
@@ -42,8 +45,11 @@ class Guardrails {
  public:
   explicit Guardrails(GuardrailConfig cfg);
   // Reads the history from the state file (missing: a fresh start). A damaged file is an error
-  // and the history starts empty: budgets then count from now.
+  // and fails closed: every budget counts as spent (no plan runs) until a person repairs or
+  // removes the file and mendd reads it again (SIGHUP or a restart). The file is left as found.
   Status load(uint64_t now_ns);
+  // Set by a load() that found a damaged file: the reason, else empty.
+  const std::string& damaged() const { return damaged_; }
   // New limits (a reload of mend.yaml); the history stays.
   void reconfigure(GuardrailConfig cfg);
   const GuardrailConfig& config() const { return cfg_; }
@@ -51,22 +57,29 @@ class Guardrails {
   // Whether a run of `policy` on `target` may start now. No side effects.
   Admission admit(const PolicyIR& policy, const std::string& target, Mode mode,
                   uint64_t now_ns) const;
-  void started(const PolicyIR& policy, const std::string& target, uint64_t now_ns);
+  // Records a run; an error when the history could not be persisted (the run is counted in
+  // memory either way, so it still spends this process's budgets).
+  Status started(const PolicyIR& policy, const std::string& target, uint64_t now_ns);
   void finished();
   // A run of `policy` on `target` was verified (auto_after_successes counts these).
   void succeeded(const PolicyIR& policy, const std::string& target);
   uint32_t successes(const PolicyIR& policy, const std::string& target) const;
-  void set_paused(bool p);
+  // An error when the pause could not be persisted: it holds in this process but would be lost
+  // at a restart, and the caller is told so.
+  Status set_paused(bool p);
   bool paused() const;
   bool paused_by_command() const { return paused_; }
   uint32_t running() const { return running_; }
   uint32_t runs_last_hour(uint64_t now_ns) const;
+  // Runs on `target` in the last hour, all policies together.
+  uint32_t target_runs_last_hour(const std::string& target, uint64_t now_ns) const;
   bool is_protected(const std::string& unit) const;
   // Whether `unit` matches one of the globs (protected_units).
   static bool matches(const std::vector<std::string>& globs, const std::string& unit);
 
  private:
-  void save() const;
+  Status save() const;
+  std::string damaged_;
 
   GuardrailConfig cfg_;
   bool paused_ = false;

@@ -22,6 +22,10 @@ std::string join_cgroup_path(const mend_cgroup_path& p) {
   for (uint32_t i = depth; i-- > 0;) {
     out += '/';
     out += bounded_string(p.names[i], MEND_CG_NAME_LEN);
+    // A name as long as the kernel side keeps may have been cut: marked, so it can never
+    // pass for a shorter unit's name.
+    if (strnlen(p.names[i], MEND_CG_NAME_LEN) >= MEND_CG_NAME_LEN - 1)
+      out += "…";
   }
   return out;
 }

@@ -353,7 +353,8 @@ nlohmann::json stats_json(const std::vector<SensorStats>& stats) {
                        {"events", s.events},
                        {"kernel_drops", s.kernel_drops},
                        {"map_full", s.map_full},
-                       {"decode_errors", s.decode_errors}});
+                       {"decode_errors", s.decode_errors},
+                       {"unattributed", s.unattributed}});
   return sensors;
 }
 

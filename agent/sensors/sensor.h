@@ -54,6 +54,7 @@ struct SensorStats {
   uint64_t map_full = 0;               // aggregation samples lost to a full BPF map
   uint64_t decode_errors = 0;          // records userspace could not decode
   std::vector<ProgramStats> programs;  // the sensor's BPF programs
+  uint64_t unattributed = 0;           // cgroups whose claimed unit the manager contradicted
 };
 
 class Sensor {
@@ -72,6 +73,10 @@ class Sensor {
     (void)now_ns;
     (void)emit;
   }
+  // Every event any sensor emitted, before anyone sees it: a sensor that knows who owns what
+  // (the units sensor, from the manager's own unit -> ControlGroup map) names or un-names the
+  // unit of each cgroup the event carries.
+  virtual void attribute(Event& e) { (void)e; }
   // Every event any sensor emitted, so one sensor can link its facts to another's (the units
   // sensor ties a unit's failure to the OOM kill of its process).
   virtual void observe(const Event& e) { (void)e; }

@@ -98,6 +98,8 @@ Status SensorHub::run(const std::atomic<bool>& stop, const EventSink& out,
   // Every event is shown to every sensor before it leaves (see Sensor::observe).
   EventSink sink = [&](Event&& e) {
     for (auto& s : sensors_)
+      s->attribute(e);
+    for (auto& s : sensors_)
       s->observe(e);
     out(std::move(e));
   };

@@ -34,6 +34,10 @@ class SerializedUnitOps final : public UnitOps {
     std::lock_guard<std::mutex> l(mu_);
     return inner_.reload(u, t);
   }
+  Result<std::string> unit_of_pid(int pid) override {
+    std::lock_guard<std::mutex> l(mu_);
+    return inner_.unit_of_pid(pid);
+  }
   Status reset_failed(const std::string& u) override {
     std::lock_guard<std::mutex> l(mu_);
     return inner_.reset_failed(u);

@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "host/clock.h"
+#include "mend/text.h"
 
 namespace mend {
 
@@ -566,6 +567,37 @@ Result<std::string> SystemdBus::try_restart(const std::string& u, uint64_t t) {
 }
 Result<std::string> SystemdBus::reload(const std::string& u, uint64_t t) {
   return job("ReloadUnit", u, t);
+}
+
+Result<std::string> SystemdBus::unit_of_pid(int pid) {
+  if (!bus_)
+    return Error{"Failed to ask for the unit of pid " + std::to_string(pid) + ": not connected",
+                 ENOTCONN};
+  sd_bus_error err = SD_BUS_ERROR_NULL;
+  sd_bus_message* reply = nullptr;
+  int r = sd_bus_call_method(bus_, kDest, kPath, kManager, "GetUnitByPID", &err, &reply, "u",
+                             static_cast<uint32_t>(pid));
+  const char* path = nullptr;
+  if (r >= 0)
+    r = sd_bus_message_read(reply, "o", &path);
+  std::string opath = path ? path : "";
+  sd_bus_message_unref(reply);
+  if (r < 0) {
+    Error e = bus_error("Failed to find the unit of pid " + std::to_string(pid), &err, r);
+    sd_bus_error_free(&err);
+    return e;
+  }
+  char* id = nullptr;
+  r = sd_bus_get_property_string(bus_, kDest, opath.c_str(), "org.freedesktop.systemd1.Unit", "Id",
+                                 &err, &id);
+  std::string name = id ? id : "";
+  free(id);
+  if (r < 0) {
+    Error e = bus_error("Failed to read the unit of pid " + std::to_string(pid), &err, r);
+    sd_bus_error_free(&err);
+    return e;
+  }
+  return to_utf8(name);
 }
 
 Status SystemdBus::reset_failed(const std::string& unit) {

@@ -48,6 +48,7 @@ class SystemdBus final : public UnitOps {
   Result<std::string> restart(const std::string& unit, uint64_t timeout_ns) override;
   Result<std::string> try_restart(const std::string& unit, uint64_t timeout_ns) override;
   Result<std::string> reload(const std::string& unit, uint64_t timeout_ns) override;
+  Result<std::string> unit_of_pid(int pid) override;
   Status reset_failed(const std::string& unit) override;
   Result<std::string> active_state(const std::string& unit) override;
   Result<PropertyValue> get_property(const std::string& unit, const std::string& name) override;

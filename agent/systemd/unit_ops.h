@@ -30,6 +30,11 @@ class UnitOps {
   // ReloadUnit: the unit's ExecReload (e.g. a writer reopening its log files).
   virtual Result<std::string> reload(const std::string& unit, uint64_t timeout_ns) = 0;
   virtual Status reset_failed(const std::string& unit) = 0;
+  // The unit the manager has `pid` in (GetUnitByPID): the manager's word, never a name parsed
+  // from a cgroup path.
+  virtual Result<std::string> unit_of_pid(int pid) {
+    return Error{"no manager to ask which unit has pid " + std::to_string(pid), ENOTSUP};
+  }
   // ActiveState ("active", "failed", ...) as systemd has it now.
   virtual Result<std::string> active_state(const std::string& unit) = 0;
   // The same without waiting: an error with code EAGAIN when the answer cannot be had at once

@@ -69,35 +69,56 @@ bool is_valid_unit_name(std::string_view name) {
   return ats == 0 || (ats == 1 && stem.front() != '@');
 }
 
+namespace {
+
+// systemd's slice nesting: "a-b.slice" lives in "a.slice", top-level slices have no '-'.
+bool slice_nests(std::string_view parent, std::string_view child) {
+  std::string_view c = child.substr(0, child.size() - 6);  // without ".slice"
+  if (parent.empty())
+    return c.find('-') == std::string_view::npos;
+  std::string_view p = parent.substr(0, parent.size() - 6);
+  return c.size() > p.size() + 1 && c.substr(0, p.size()) == p && c[p.size()] == '-' &&
+         c.substr(p.size() + 1).find('-') == std::string_view::npos;
+}
+
+// From parts[i]: slices (nested as systemd nests them), then one unit that is not a slice.
+// Returns the unit's index, or npos when the parts are not laid out the way a manager lays
+// out its tree.
+size_t unit_after_slices(const std::vector<std::string_view>& parts, size_t i) {
+  std::string_view parent;
+  for (; i < parts.size(); ++i) {
+    auto c = parts[i];
+    if (!is_valid_unit_name(c))
+      return std::string_view::npos;
+    if (!ends_with(c, ".slice"))
+      return i;
+    if (!slice_nests(parent, c))
+      return std::string_view::npos;
+    parent = c;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
 UnitRef unit_from_cgroup(std::string_view cgroup_path, std::string_view manager_root) {
   UnitRef ref;
   auto parts = split_path(cgroup_path);
   auto root = split_path(manager_root);
-  size_t start = 0;
-  if (!root.empty() && parts.size() >= root.size()) {
-    bool under = true;
-    for (size_t i = 0; i < root.size(); ++i)
-      if (parts[i] != root[i]) {
-        under = false;
-        break;
-      }
-    if (under)
-      start = root.size();
-  }
-  bool in_user_manager = false;
-  for (size_t i = start; i < parts.size(); ++i) {
-    auto c = parts[i];
-    if (!is_valid_unit_name(c) || ends_with(c, ".slice"))
-      continue;
-    if (!in_user_manager && ref.unit.empty()) {
-      ref.unit = std::string(c);
-      if (!is_user_manager(c))
-        break;
-      in_user_manager = true;
-      continue;
-    }
-    ref.user_unit = std::string(c);
-    break;
+  if (parts.size() < root.size())
+    return ref;
+  for (size_t i = 0; i < root.size(); ++i)
+    if (parts[i] != root[i])
+      return ref;  // outside the manager's tree: no unit of that manager
+  size_t u = unit_after_slices(parts, root.size());
+  if (u == std::string_view::npos)
+    return ref;
+  ref.unit = std::string(parts[u]);
+  if (is_user_manager(parts[u])) {
+    // A user manager lays out its own tree below its unit, the same way.
+    size_t v = unit_after_slices(parts, u + 1);
+    if (v != std::string_view::npos)
+      ref.user_unit = std::string(parts[v]);
   }
   return ref;
 }

@@ -16,11 +16,15 @@ struct UnitRef {
 
 bool is_valid_unit_name(std::string_view name);
 
-// The unit owning `cgroup_path` (e.g. "/system.slice/app.service/sub"): the first component,
-// below `manager_root`, that is a unit name and not a slice. Works the same for v1 controller
-// hierarchies, v2 and hybrid (systemd mirrors its tree in each). Components before the first
-// unit that are not unit names (a container or test prefix) are skipped; never assumes
-// /system.slice.
+// The unit owning `cgroup_path` (e.g. "/system.slice/app.service/sub") as the manager whose
+// tree starts at `manager_root` lays it out: below the root only slices, nested the way systemd
+// nests them ("a-b.slice" in "a.slice"), then the unit. Anything else is not that manager's:
+// a path outside the root, a non-unit component before the unit
+// ("/lxc.payload.c1/system.slice/nginx.service", "/X/app.slice/web.service"), a truncated
+// kernel path ("/…/..."). What lies below a unit is the unit's (a delegated subtree cannot
+// name another unit). Works the same for v1 controller hierarchies, v2 and hybrid (systemd
+// mirrors its tree in each); never assumes /system.slice. The units sensor then checks the
+// name against the manager's own unit -> ControlGroup map (Sensor::attribute).
 UnitRef unit_from_cgroup(std::string_view cgroup_path, std::string_view manager_root = "/");
 
 // From the text of /proc/PID/cgroup, the path systemd tracks units by: the v2 ("0::") line

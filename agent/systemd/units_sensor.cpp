@@ -73,6 +73,24 @@ class UnitsSensor final : public Sensor {
     }
   }
 
+  // Which unit a cgroup belongs to is the manager's word: its own unit -> ControlGroup map
+  // (the tracker's cache of it), else a path laid out the way the manager lays out its tree
+  // below its own cgroup, unless the manager places the named unit elsewhere.
+  void attribute(Event& e) override {
+    if (auto* k = std::get_if<OomKill>(&e.payload)) {
+      std::string u = owner(k->dfl_cgroup, k->unit);
+      k->unit = u.empty() ? owner(k->cgroup, k->unit) : u;
+    } else if (auto* f = std::get_if<FsEnospc>(&e.payload)) {
+      f->unit = owner(f->cgroup, f->unit);
+    } else if (auto* x = std::get_if<FsFill>(&e.payload)) {
+      for (auto& w : x->top_writers)
+        w.unit = owner(w.cgroup, w.unit);
+    } else if (auto* io = std::get_if<IoStall>(&e.payload)) {
+      for (auto& u : io->top_units)
+        u.unit = owner(u.cgroup, u.unit);
+    }
+  }
+
   void observe(const Event& e) override {
     if (const auto* k = std::get_if<OomKill>(&e.payload); k && !k->unit.empty())
       tracker_.note_oom(k->unit, k->pid, e.ts_ns);
@@ -84,10 +102,35 @@ class UnitsSensor final : public Sensor {
     s.enabled = true;
     s.events = events_;
     s.decode_errors = disconnects_;
+    s.unattributed = unattributed_;
     return s;
   }
 
  private:
+  std::string owner(const std::string& cgroup, const std::string& claimed) {
+    if (cgroup.empty() || cgroup.front() != '/')
+      return "";  // unknown ("cgroup-id:N"): no unit
+    if (const UnitInfo* m = tracker_.by_cgroup(cgroup);
+        m && m->name.size() > 6 && m->name.compare(m->name.size() - 6, 6, ".slice") != 0)
+      return m->name;
+    if (!bus_.manager_cgroup().empty())
+      root_ = bus_.manager_cgroup();
+    std::string unit = unit_from_cgroup(cgroup, root_).unit;
+    if (unit.empty() && claimed.empty())
+      return "";
+    // The manager knows the unit and puts it somewhere else: an impersonation (or a stale
+    // name); no unit rather than the wrong one.
+    const UnitInfo* known = unit.empty() ? nullptr : tracker_.find(unit);
+    if (unit.empty() || (known && !known->cgroup.empty())) {
+      if (++unattributed_ <= 10 || unattributed_ % 1000 == 0)
+        SPDLOG_WARN(
+            "units sensor: cgroup {} is not {}'s by the manager's tree; no unit ({} so far)",
+            cgroup, unit.empty() ? claimed : unit, unattributed_);
+      return "";
+    }
+    return unit;
+  }
+
   Status watch() {
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -107,6 +150,8 @@ class UnitsSensor final : public Sensor {
   uint64_t last_attempt_ = 0;
   uint64_t events_ = 0;
   uint64_t disconnects_ = 0;
+  uint64_t unattributed_ = 0;
+  std::string root_ = "/";
 };
 
 }  // namespace

@@ -17,8 +17,9 @@ struct ControlSettings {
 
 struct ExecutorSettings {
   bool dry_run = false;
-  uint32_t max_actions_per_hour = 10;  // node-wide
-  uint32_t max_concurrent = 1;         // node-wide plans running at once
+  uint32_t max_actions_per_hour = 10;          // node-wide
+  uint32_t max_concurrent = 1;                 // node-wide plans running at once
+  uint32_t max_actions_per_unit_per_hour = 4;  // on one target unit, all policies together
   // Added to the built-in protected units (init.scope, *.slice, dbus, systemd-*, mend, ssh):
   // never acted on, whatever a policy says.
   std::vector<std::string> protected_units;

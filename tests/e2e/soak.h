@@ -27,8 +27,11 @@ struct SoakOptions {
 };
 
 struct SoakResult {
-  bool alive = false;         // mendd answered mendctl at the end
-  bool healed_after = false;  // the OOM-looping unit started after the storm was verified
+  bool alive = false;  // mendd answered mendctl at the end
+  bool healed_after = false;
+  std::vector<std::string> why_not;  // the unit's records when it was not healed
+  std::string plans;  // the executor's counters at the end  // the OOM-looping unit started after
+                      // the storm was verified
   long rss_start_kb = 0, rss_peak_kb = 0, rss_end_kb = 0;
   double cpu_pct = 0;            // of one core, over the storm
   uint64_t enospc_failures = 0;  // failed writes the storm made (counted by the generator)
@@ -183,6 +186,14 @@ inline SoakResult run_soak(const SoakOptions& o) {
   // And mend still acts.
   s.m.systemctl({"start", "--no-block", s.unit});
   res.healed_after = wait_until([&] { return !records(s.unit, kVerified).empty(); }, 90s);
+  if (!res.healed_after) {
+    for (const auto& r : journal({"OBJECT_SYSTEMD_UNIT=" + s.unit}))
+      res.why_not.push_back(r.value("MESSAGE", ""));
+    for (const auto& r : policy_records("mem-raise", kEscalated))
+      res.why_not.push_back("mem-raise escalated: " + r.value("MESSAGE", ""));
+  }
+  if (auto st1 = status(); !st1.is_discarded())
+    res.plans = st1.value("executor", nlohmann::json::object()).dump();
   res.alive = !status().is_discarded();
   agent.stop();
   run({"umount", "-l", tmpfs});
@@ -206,7 +217,10 @@ inline void print_soak(const SoakResult& r, std::ostream& out) {
       << "event loop per wake-up: p50 " << r.loop_p50_ms << " ms, p99 " << r.loop_p99_ms
       << " ms, max " << r.loop_max_ms << " ms\n"
       << "after the storm: alive " << (r.alive ? "yes" : "NO") << ", OOM loop healed "
-      << (r.healed_after ? "yes" : "NO") << "\n";
+      << (r.healed_after ? "yes" : "NO") << "\n"
+      << "executor: " << r.plans << "\n";
+  for (const auto& w : r.why_not)
+    out << "  not healed: " << w << "\n";
   for (const auto& l : r.slow)
     out << "  " << l << "\n";
 }

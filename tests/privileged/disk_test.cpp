@@ -139,6 +139,75 @@ TEST(RotateLogs, CopyTruncateOnXfsLosesNoAppendedByte) {
   rotate_while_writing("xfs", "300M");
 }
 
+// The attack: in a log directory its owner (an unprivileged user) controls, files planted to
+// turn the rotation against the host. A hard link to a root file outside the tree (as with
+// fs.protected_hardlinks=0), a symlink, a FIFO, a sparse 4 TiB "log" and another user's file are
+// refused or left alone; the real log is rotated, and its rotation keeps its owner and mode.
+TEST(RotateLogs, PlantedFilesAreRefusedWhileTheRealLogIsRotated) {
+  MEND_REQUIRE_ROOT();
+  TempDir d;
+  LoopFs lfs(d.path(), "xfs", "300M");  // xfs: a sparse file may be terabytes
+  const uid_t user = 65534;             // nobody: owns the log directory and its log
+  const std::string logs = lfs.mnt() + "/logs", outside = lfs.mnt() + "/outside";
+  fs::create_directories(logs);
+  fs::create_directories(outside);
+  ASSERT_EQ(chown(logs.c_str(), user, user), 0);
+  const std::string secret = outside + "/shadow";
+  std::ofstream(secret) << std::string(4 << 20, 's');
+  chmod(secret.c_str(), 0600);
+  const std::string secret_before = slurp(secret);
+  ASSERT_EQ(link(secret.c_str(), (logs + "/hard.log").c_str()), 0);
+  std::ofstream(outside + "/other") << std::string(4 << 20, 'o');
+  fs::create_symlink(outside + "/other", logs + "/sym.log");
+  ASSERT_EQ(mkfifo((logs + "/pipe.log").c_str(), 0644), 0);
+  {
+    int fd = open((logs + "/huge.log").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, off_t{4} << 40), 0) << strerror(errno);  // 4 TiB, a few blocks
+    ASSERT_EQ(pwrite(fd, "x", 1, 0), 1);
+    close(fd);
+    ASSERT_EQ(chown((logs + "/huge.log").c_str(), user, user), 0);
+  }
+  std::ofstream(logs + "/foreign.log") << std::string(4 << 20, 'f');
+  ASSERT_EQ(chown((logs + "/foreign.log").c_str(), 4242, 4242), 0);
+  const std::string log = logs + "/app.log";
+  std::ofstream(log) << std::string(8 << 20, 'a') << "tail\n";
+  ASSERT_EQ(chown(log.c_str(), user, 4243), 0);
+  ASSERT_EQ(chmod(log.c_str(), 0640), 0);
+
+  auto ctx = host_ctx();
+  auto a = ActionRegistry::instance().create(
+      "rotate_logs",
+      Params({{"paths", std::vector<std::string>{logs + "/*.log"}},
+              {"min_size", int64_t{1 << 20}},
+              {"logrotate_configs", std::string()}}),
+      ctx);
+  ASSERT_TRUE(a->check().ok()) << a->check().error().message;
+  ASSERT_TRUE(a->apply().ok()) << a->describe();
+  const std::string what = a->describe();
+  EXPECT_NE(what.find("rotated 1"), std::string::npos) << what;
+  EXPECT_NE(what.find("1 with more than one link"), std::string::npos) << what;
+  EXPECT_NE(what.find("1 of an owner not allowed"), std::string::npos) << what;
+  EXPECT_NE(what.find("2 not regular files"), std::string::npos) << what;  // symlink, FIFO
+  EXPECT_NE(what.find("huge.log is larger than max_size"), std::string::npos) << what;
+  // The outside files, the planted ones and the sparse one are as they were.
+  EXPECT_EQ(slurp(secret), secret_before);
+  EXPECT_EQ(fs::hard_link_count(secret), 2u);
+  EXPECT_EQ(fs::file_size(outside + "/other"), 4u << 20);
+  EXPECT_EQ(fs::file_size(logs + "/huge.log"), uintmax_t{4} << 40);
+  EXPECT_EQ(fs::file_size(logs + "/foreign.log"), 4u << 20);
+  for (const char* n : {"hard", "sym", "pipe", "huge", "foreign"})
+    EXPECT_FALSE(fs::exists(logs + "/" + n + ".log.1.gz")) << n;
+  // The real log: rotated, nothing lost, the rotation the original's owner and mode.
+  const std::string rotated = gunzip(log + ".1.gz");
+  EXPECT_EQ(rotated.size() + fs::file_size(log), (8u << 20) + 5);
+  struct stat rs {};
+  ASSERT_EQ(stat((log + ".1.gz").c_str(), &rs), 0);
+  EXPECT_EQ(rs.st_uid, user);
+  EXPECT_EQ(rs.st_gid, 4243u);
+  EXPECT_EQ(rs.st_mode & 07777, 0640u);
+}
+
 TEST(GrowVolume, LoopXfsGrowsWithinBoundsAndRefusesPastThem) {
   MEND_REQUIRE_ROOT();
   TempDir d;

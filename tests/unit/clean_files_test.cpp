@@ -149,7 +149,8 @@ TEST(CleanFiles, FileReplacedAfterTheScanIsLeftAlone) {
   fs::rename(t.path + "/a.new", t.path + "/a.tmp");
   auto st = a->apply();
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.error().message.find("changed since the scan"), std::string::npos);
+  EXPECT_NE(st.error().message.find("not the file that was scanned"), std::string::npos)
+      << st.error().message;
   EXPECT_TRUE(fs::exists(t.path + "/a.tmp"));
 }
 
@@ -186,6 +187,9 @@ TEST(CleanFiles, PolicyMustAllowIrreversibleAndConfineRootsAndPatterns) {
   for (const char* bad : {"clean_files: {roots: [/srv/../etc], patterns: ['*']}",
                           "clean_files: {roots: [/etc], patterns: ['*']}",
                           "clean_files: {roots: [/], patterns: ['*']}",
+                          "clean_files: {roots: [/var/], patterns: ['*']}",
+                          "clean_files: {roots: [/home//], patterns: ['*']}",
+                          "clean_files: {roots: [/var/lib/mend/x], patterns: ['*']}",
                           "clean_files: {roots: [srv], patterns: ['*']}",
                           "clean_files: {roots: [/srv], patterns: ['../etc/*']}",
                           "clean_files: {roots: [/srv], patterns: ['a/../../etc/passwd']}",
@@ -210,4 +214,44 @@ TEST(Confine, DotDotAndAbsolutePathsAreRefusedByTheKernel) {
   EXPECT_FALSE(is_clean_absolute("/a/../b"));
   EXPECT_FALSE(is_clean_absolute("/a//b"));
   EXPECT_TRUE(is_clean_absolute("/var/log/app"));
+}
+
+// One deny-list for every disk action, normalised first: a trailing slash is no way around it.
+TEST(Confine, OneDenyListNormalisedWithTheStateDirectory) {
+  for (const char* bad : {"/", "/var", "/var/", "/var//", "/home/", "//home", "/var/lib", "/usr/",
+                          "/usr/local/logs", "/etc/app", "/proc/1", "/run", "/run/systemd/x",
+                          "/var/lib/mend", "/var/lib/mend/staging", "/root/logs", "/srv", "/opt/"})
+    EXPECT_NE(denied_root(bad), "") << bad;
+  for (const char* ok : {"/var/log", "/var/log/app/", "/srv/cache", "/opt/app/logs", "/tmp/x",
+                         "/home/u/logs", "/run/user/1000/app"})
+    EXPECT_EQ(denied_root(ok), "") << ok;
+  EXPECT_NE(denied_root("/data/mend-state", "/data/mend-state/"), "");
+  EXPECT_NE(denied_root("/data/mend-state/sub", "/data/mend-state"), "");
+  EXPECT_NE(denied_root("/data", "/data/mend-state"), "");  // holds it
+  EXPECT_EQ(denied_root("/data/logs", "/data/mend-state"), "");
+}
+
+// A hard link planted in an allowed directory (to a file outside it) is never deleted through,
+// and neither is a file of an owner the policy does not allow.
+TEST(CleanFiles, HardLinksAndForeignOwnersAreLeftAlone) {
+  Tree t, outside;
+  const std::string secret = outside.file("secret", 100, 30);
+  ASSERT_EQ(link(secret.c_str(), (t.path + "/planted.tmp").c_str()), 0);
+  const std::string mine = t.file("mine.tmp", 100, 30);
+  std::string foreign;
+  if (geteuid() == 0) {
+    foreign = t.file("foreign.tmp", 100, 30);
+    ASSERT_EQ(chown(foreign.c_str(), 4242, 4242), 0);
+  }
+  auto a = clean({t.path}, {"*.tmp"}, 10, 1 << 20, ctx());
+  ASSERT_TRUE(a->check().ok()) << a->check().error().message;
+  EXPECT_NE(a->describe().find("1 with more than one link"), std::string::npos) << a->describe();
+  ASSERT_TRUE(a->apply().ok());
+  EXPECT_FALSE(fs::exists(mine));
+  EXPECT_TRUE(fs::exists(t.path + "/planted.tmp"));
+  EXPECT_EQ(fs::hard_link_count(secret), 2u);
+  if (!foreign.empty()) {
+    EXPECT_TRUE(fs::exists(foreign));
+    EXPECT_NE(a->describe().find("1 of an owner not allowed"), std::string::npos) << a->describe();
+  }
 }

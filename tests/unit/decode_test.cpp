@@ -6,6 +6,7 @@
 #include "sensors/latency_hist.h"
 #include "sensors/mounts.h"
 #include "sensors/psi.h"
+#include "systemd/unit_resolver.h"
 
 using namespace mend;
 
@@ -28,7 +29,13 @@ TEST(Decode, CgroupPathJoinsLeafFirstCapture) {
   // A name the kernel filled to the brim without a NUL stays bounded.
   std::memset(p.names[0], 'a', MEND_CG_NAME_LEN);
   p.truncated = 0;
-  EXPECT_EQ(join_cgroup_path(p).size(), 1u + MEND_CG_NAME_LEN);
+  EXPECT_EQ(join_cgroup_path(p), "/" + std::string(MEND_CG_NAME_LEN, 'a') + "…");
+  // A name cut at the kernel's limit is marked, so it cannot pass for a unit's name.
+  std::string cut(MEND_CG_NAME_LEN - 1 - 8, 'n');
+  cut += ".service";
+  set_path(p, {cut.c_str(), "system.slice"});
+  EXPECT_EQ(join_cgroup_path(p), "/system.slice/" + cut + "…");
+  EXPECT_EQ(unit_from_cgroup(join_cgroup_path(p), "/").unit, "");
   p.depth = 1000;  // corrupt depth is clamped
   EXPECT_NO_THROW(join_cgroup_path(p));
 }
@@ -44,7 +51,7 @@ TEST(Decode, OomEventMemcgAndGlobal) {
   e.oom_score_adj = -100;
   set_path(e.memcg, {"x.service", "app.slice", "mend-test"});
   set_path(e.dfl_cg, {"x.service", "app.slice", "mend-test"});
-  auto k = decode_oom(e, "/");
+  auto k = decode_oom(e, "/mend-test");
   EXPECT_EQ(k.pid, 4242);
   EXPECT_EQ(k.comm, "python3");
   EXPECT_EQ(k.cgroup, "/mend-test/app.slice/x.service");
@@ -56,7 +63,7 @@ TEST(Decode, OomEventMemcgAndGlobal) {
 
   e.constrained = 0;
   e.dfl_cg.depth = 0;  // pure v1 host: unit from the memory hierarchy
-  k = decode_oom(e, "/");
+  k = decode_oom(e, "/mend-test");
   EXPECT_EQ(k.constraint, "global");
   EXPECT_EQ(k.memcg_limit_bytes, 0u);
   EXPECT_EQ(k.unit, "x.service");

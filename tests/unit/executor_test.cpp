@@ -345,24 +345,55 @@ TEST(Executor, GuardrailHistoryAndPauseSurviveARestart) {
   h.ex->tick(101 * kS);
   h.ex->tick(130 * kS);
   ASSERT_EQ(h.ex->find("inc-1")->outcome, Outcome::Verified);
-  h.ex->guardrails().set_paused(true);
+  ASSERT_TRUE(h.ex->guardrails().set_paused(true).ok());
   // A new mendd: the same state file.
   h.reset_executor();
   ASSERT_TRUE(h.ex->guardrails().load(200 * kS).ok());
   EXPECT_TRUE(h.ex->guardrails().paused());
   EXPECT_EQ(h.ex->guardrails().successes(h.policies[0].ir, "app.service"), 1u);
-  h.ex->guardrails().set_paused(false);
+  ASSERT_TRUE(h.ex->guardrails().set_paused(false).ok());
   Incident again = h.inc;
   again.id = "inc-2";
   const PlanRun& r = h.ex->submit(again, select_plan(again, h.policies), 200 * kS);
   EXPECT_EQ(r.outcome, Outcome::Refused);
   EXPECT_NE(r.reason.find("cooldown"), std::string::npos) << r.reason;
-  // A damaged file is an error, and the history starts empty.
+  // A damaged file is an error and fails closed: every budget spent, the file left as found,
+  // until a person repairs or removes it and mendd reads it again.
   std::ofstream(h.cfg.guardrails.state_file) << "{not json";
   h.reset_executor();
   auto st = h.ex->guardrails().load(0);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message.find("damaged"), std::string::npos);
+  EXPECT_NE(st.error().message.find("counts as spent"), std::string::npos) << st.error().message;
+  Incident third = h.inc;
+  third.id = "inc-3";
+  const PlanRun& r3 = h.ex->submit(third, select_plan(third, h.policies), 300 * kS);
+  EXPECT_EQ(r3.outcome, Outcome::Refused);
+  EXPECT_NE(r3.reason.find("damaged guardrail history"), std::string::npos) << r3.reason;
+  std::ifstream in(h.cfg.guardrails.state_file);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "{not json");
+  std::remove(h.cfg.guardrails.state_file.c_str());
+  ASSERT_TRUE(h.ex->guardrails().load(400 * kS).ok());
+  EXPECT_TRUE(h.ex->guardrails().damaged().empty());
+  Incident fourth = h.inc;
+  fourth.id = "inc-4";
+  EXPECT_NE(h.ex->submit(fourth, select_plan(fourth, h.policies), 400 * kS).outcome,
+            Outcome::Refused);
+}
+
+// A pause or a run the history cannot hold is an error to the caller, never a silent success.
+TEST(Executor, GuardrailStateThatCannotBeSavedFailsClosed) {
+  Harness h;
+  h.cfg.guardrails.state_file = h.dir + "/no-such-dir/guardrails.json";
+  h.reset_executor();
+  ASSERT_TRUE(h.ex->guardrails().load(0).ok());  // missing: a fresh start
+  EXPECT_FALSE(h.ex->guardrails().set_paused(true).ok());
+  EXPECT_TRUE(h.ex->guardrails().paused());  // held in this process all the same
+  ASSERT_FALSE(h.ex->guardrails().set_paused(false).ok());
+  const PlanRun& r = h.submit(0);
+  EXPECT_EQ(r.outcome, Outcome::Escalated);
+  EXPECT_NE(r.reason.find("cannot persist the guardrail history"), std::string::npos) << r.reason;
+  EXPECT_TRUE(h.units.calls.empty());  // nothing was changed
 }
 
 TEST(Executor, AutoAfterSuccessesSkipsApprovalOnceTrustIsEarned) {
@@ -422,8 +453,9 @@ TEST(Executor, GuardrailRefusalWhileTheFaultGoesOnPagesOnceButObservePauseAndDry
 
   for (const std::string what : {"observe", "pause"}) {
     Harness q(what == "observe" ? "observe" : "auto");
-    if (what == "pause")
-      q.ex->guardrails().set_paused(true);
+    if (what == "pause") {
+      ASSERT_TRUE(q.ex->guardrails().set_paused(true).ok());
+    }
     q.submit(0);
     for (auto k : q.kinds())
       EXPECT_NE(k, RecordKind::Escalated) << what;

@@ -2,6 +2,7 @@
 // every call recorded.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -17,6 +18,8 @@ class FakeUnits : public UnitOps {
   std::string state = "active";
   std::string job_result = "done";
   std::vector<std::string> calls;
+  std::map<int, std::string> pid_units;               // GetUnitByPID
+  std::function<void(const std::string&)> on_reload;  // the unit reopens its files
 
   Result<std::string> start(const std::string& u, uint64_t) override { return job("start " + u); }
   Result<std::string> stop(const std::string& u, uint64_t) override { return job("stop " + u); }
@@ -26,7 +29,17 @@ class FakeUnits : public UnitOps {
   Result<std::string> try_restart(const std::string& u, uint64_t) override {
     return job("try-restart " + u);
   }
-  Result<std::string> reload(const std::string& u, uint64_t) override { return job("reload " + u); }
+  Result<std::string> reload(const std::string& u, uint64_t) override {
+    if (on_reload)
+      on_reload(u);
+    return job("reload " + u);
+  }
+  Result<std::string> unit_of_pid(int pid) override {
+    auto it = pid_units.find(pid);
+    if (it == pid_units.end())
+      return Error{"no unit has pid " + std::to_string(pid), ESRCH};
+    return it->second;
+  }
   Status reset_failed(const std::string& u) override {
     calls.push_back("reset-failed " + u);
     return {};

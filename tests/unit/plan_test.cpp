@@ -77,7 +77,50 @@ TEST(PlanSelector, RefusesUnknownOrUnsureRootCauses) {
   EXPECT_NE(c.reason.find("min_confidence"), std::string::npos) << c.reason;
   c = select_plan(incident("unit_crash", "api.service", 0.9), ps);
   EXPECT_FALSE(c.policy);
-  EXPECT_NE(c.reason.find("no unit of the incident matches"), std::string::npos) << c.reason;
+  EXPECT_NE(c.reason.find("is not in its units"), std::string::npos) << c.reason;
+}
+
+// `units:` selects on the unit the actions act on: a bystander in the incident that the
+// policy names does not make its culprit a target.
+TEST(PlanSelector, UnitsSelectOnTheCulpritNotOnBystanders) {
+  auto ps = policies(kPolicies);
+  auto inc = incident("unit_crash", "api.service", 0.9);
+  inc.affected_units.insert("web.service");
+  auto c = select_plan(inc, ps);
+  EXPECT_FALSE(c.policy) << c.reason;
+  EXPECT_NE(c.reason.find("the culprit unit api.service is not in its units"), std::string::npos)
+      << c.reason;
+  c = select_plan(incident("unit_crash", "web.service", 0.9), ps);
+  ASSERT_TRUE(c.policy) << c.reason;
+  EXPECT_EQ(c.target_unit, "web.service");
+}
+
+// Slices, user managers, session scopes and init.scope hold other units or a person's whole
+// session: targets only when a policy names them literally (a glob is not enough).
+TEST(PlanSelector, UnitsHoldingOthersAreTargetsOnlyWhenNamedLiterally) {
+  auto ps = policies(R"(
+policies:
+  - name: literal
+    match: {root_cause: memory_limit, units: ["user@1000.service"]}
+    mode: auto
+    actions: [{raise_memory_limit: {ceiling: 2G}}]
+  - name: glob
+    match: {root_cause: memory_limit, units: ["*"]}
+    mode: auto
+    actions: [{raise_memory_limit: {ceiling: 2G}}]
+)");
+  for (const char* u :
+       {"user@1001.service", "session-3.scope", "user.slice", "init.scope", "system-getty.slice"}) {
+    auto c = select_plan(incident("memory_limit", u, 0.95), ps);
+    EXPECT_FALSE(c.policy) << u;
+    EXPECT_NE(c.reason.find("name it literally"), std::string::npos) << c.reason;
+  }
+  auto c = select_plan(incident("memory_limit", "user@1000.service", 0.95), ps);
+  ASSERT_TRUE(c.policy) << c.reason;
+  EXPECT_EQ(c.policy->ir.name, "literal");
+  c = select_plan(incident("memory_limit", "userx@1.service", 0.95), ps);
+  ASSERT_TRUE(c.policy) << c.reason;
+  EXPECT_EQ(c.policy->ir.name, "glob");
 }
 
 TEST(Guardrails, CooldownThenBudgetStopTheThirdRun) {
@@ -91,19 +134,47 @@ TEST(Guardrails, CooldownThenBudgetStopTheThirdRun) {
   p.guards.max_runs = 2;
   p.guards.per_ns = 3600 * kS;
   ASSERT_TRUE(g.admit(p, "a.service", Mode::Auto, 0).allowed);
-  g.started(p, "a.service", 0);
+  ASSERT_TRUE(g.started(p, "a.service", 0).ok());
   g.finished();
   auto v = g.admit(p, "a.service", Mode::Auto, 30 * kS);
   EXPECT_FALSE(v.allowed);
   EXPECT_NE(v.reason.find("cooldown"), std::string::npos);
   EXPECT_TRUE(g.admit(p, "b.service", Mode::Auto, 30 * kS).allowed);  // per target
   ASSERT_TRUE(g.admit(p, "a.service", Mode::Auto, 61 * kS).allowed);
-  g.started(p, "a.service", 61 * kS);
+  ASSERT_TRUE(g.started(p, "a.service", 61 * kS).ok());
   g.finished();
   v = g.admit(p, "a.service", Mode::Auto, 200 * kS);
   EXPECT_FALSE(v.allowed);
   EXPECT_NE(v.reason.find("max_runs 2"), std::string::npos) << v.reason;
   EXPECT_TRUE(g.admit(p, "a.service", Mode::Auto, 3700 * kS).allowed);  // window passed
+}
+
+// One culprit cannot spend the node's budget: runs on one target are capped per hour across
+// every policy, while other targets still get theirs.
+TEST(Guardrails, PerTargetBudgetAcrossPolicies) {
+  GuardrailConfig cfg;
+  cfg.pause_file.clear();
+  cfg.node_max_per_hour = 100;
+  cfg.target_max_per_hour = 3;
+  Guardrails g(cfg);
+  std::vector<PolicyIR> ps(4);
+  for (size_t i = 0; i < ps.size(); ++i) {
+    ps[i].name = "p" + std::to_string(i);
+    ps[i].guards.cooldown_ns = 0;
+    ps[i].guards.max_runs = 100;
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(g.admit(ps[i], "user-app.service", Mode::Auto, i * kS).allowed);
+    ASSERT_TRUE(g.started(ps[i], "user-app.service", i * kS).ok());
+    g.finished();
+  }
+  auto v = g.admit(ps[3], "user-app.service", Mode::Auto, 10 * kS);
+  EXPECT_FALSE(v.allowed);
+  EXPECT_TRUE(v.page);
+  EXPECT_NE(v.reason.find("target budget: 3 plans on user-app.service"), std::string::npos)
+      << v.reason;
+  EXPECT_TRUE(g.admit(ps[3], "db.service", Mode::Auto, 10 * kS).allowed);
+  EXPECT_TRUE(g.admit(ps[3], "user-app.service", Mode::Auto, 3700 * kS).allowed);
 }
 
 TEST(Guardrails, NodeBudgetProtectedUnitsPauseObserveDryRun) {
@@ -121,12 +192,12 @@ TEST(Guardrails, NodeBudgetProtectedUnitsPauseObserveDryRun) {
   EXPECT_FALSE(g.admit(p, "sshd.service", Mode::Auto, 0).allowed);
   EXPECT_FALSE(g.admit(p, "systemd-journald.service", Mode::Auto, 0).allowed);
   EXPECT_FALSE(g.admit(p, "a.service", Mode::Observe, 0).allowed);
-  g.started(p, "a.service", 0);
+  ASSERT_TRUE(g.started(p, "a.service", 0).ok());
   auto v = g.admit(p, "b.service", Mode::Auto, kS);
   EXPECT_FALSE(v.allowed);  // one at a time
   EXPECT_NE(v.reason.find("already running"), std::string::npos);
   g.finished();
-  g.started(p, "b.service", 2 * kS);
+  ASSERT_TRUE(g.started(p, "b.service", 2 * kS).ok());
   g.finished();
   v = g.admit(p, "c.service", Mode::Auto, 3 * kS);
   EXPECT_FALSE(v.allowed);  // 2 per hour
@@ -137,9 +208,9 @@ TEST(Guardrails, NodeBudgetProtectedUnitsPauseObserveDryRun) {
   EXPECT_FALSE(v.allowed);
   EXPECT_NE(v.reason.find("paused"), std::string::npos);
   unlink(cfg.pause_file.c_str());
-  g.set_paused(true);
+  ASSERT_TRUE(g.set_paused(true).ok());
   EXPECT_FALSE(g.admit(p, "c.service", Mode::Auto, 3601 * kS).allowed);
-  g.set_paused(false);
+  ASSERT_TRUE(g.set_paused(false).ok());
   GuardrailConfig dry = cfg;
   dry.dry_run = true;
   EXPECT_FALSE(Guardrails(dry).admit(p, "c.service", Mode::Auto, 0).allowed);

@@ -1,6 +1,7 @@
 // rotate_logs without root: the reload method, deferring to logrotate's configuration, the
 // bounds and what a policy may name. Copy-truncate on real ext4/xfs is in
 // tests/privileged/disk_test.cpp.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -62,36 +63,83 @@ Params params(const std::vector<std::string>& paths, const std::string& method,
 
 }  // namespace
 
-TEST(RotateLogs, ReloadMethodRenamesReloadsCompressesAndKeepsN) {
+// reload: the unit of the process that writes the log is reloaded (found from /proc, named by
+// the manager), not the incident's culprit; it reopens the log, then NAME.1 is compressed.
+TEST(RotateLogs, ReloadMethodReloadsTheWriterCompressesAndKeepsN) {
   Dir d;
   FakeUnits units;
+  units.pid_units[getpid()] = "writer.service";
   ActionContext ctx;
   ctx.units = &units;
-  ctx.unit = "app.service";
+  ctx.unit = "culprit.service";
   const std::string log = d.path + "/app.log";
   std::ofstream(d.path + "/small.log") << "tiny";
+  int writer = -1;
+  units.on_reload = [&](const std::string&) {  // the writer reopens its log
+    close(writer);
+    writer = open(log.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  };
   for (int round = 1; round <= 3; ++round) {
     std::ofstream(log) << std::string(5000, static_cast<char>('a' + round));
+    if (writer < 0)
+      writer = open(log.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     auto a = ActionRegistry::instance().create("rotate_logs", params({d.path + "/*.log"}, "reload"),
                                                ctx);
     ASSERT_TRUE(a->check().ok()) << a->check().error().message;
-    ASSERT_TRUE(a->apply().ok()) << a->describe();
+    auto st = a->apply();
+    ASSERT_TRUE(st.ok()) << round << ": " << st.error().message;
     EXPECT_TRUE(*a->verify());
-    EXPECT_EQ(units.calls.back(), "reload app.service");
+    EXPECT_EQ(units.calls.back(), "reload writer.service");
   }
-  // keep 2: the newest two rotations, in order; the live file gone until the writer reopens.
+  close(writer);
+  for (const auto& c : units.calls)
+    EXPECT_EQ(c.find("culprit"), std::string::npos) << c;
+  // keep 2: the newest two rotations, in order.
   EXPECT_EQ(gunzip(log + ".1.gz"), std::string(5000, 'd'));
   EXPECT_EQ(gunzip(log + ".2.gz"), std::string(5000, 'c'));
   EXPECT_FALSE(fs::exists(log + ".3.gz"));
   EXPECT_FALSE(fs::exists(log + ".1"));
   EXPECT_EQ(slurp(d.path + "/small.log"), "tiny");  // under min_size
-  // A failed reload keeps the old content where it is, under its .1 name.
-  std::ofstream(log) << std::string(5000, 'z');
-  units.job_result = "failed";
+}
+
+// Never unlinks a file still open for writing, never renames over a left-over NAME.1, and a
+// failed reload keeps the old content where it is.
+TEST(RotateLogs, ReloadNeverLosesWhatIsStillWrittenOrLeftOver) {
+  Dir d;
+  FakeUnits units;
+  units.pid_units[getpid()] = "writer.service";
+  ActionContext ctx;
+  ctx.units = &units;
+  const std::string log = d.path + "/app.log";
+  std::ofstream(log) << std::string(5000, 'a');
+  int writer = open(log.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);  // never reopens
   auto a =
       ActionRegistry::instance().create("rotate_logs", params({d.path + "/*.log"}, "reload"), ctx);
-  EXPECT_FALSE(a->apply().ok());
-  EXPECT_EQ(slurp(log + ".1"), std::string(5000, 'z'));
+  auto st = a->apply();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("still open for writing"), std::string::npos)
+      << st.error().message;
+  EXPECT_EQ(slurp(log + ".1"), std::string(5000, 'a'));  // kept, not compressed away
+  EXPECT_FALSE(fs::exists(log + ".1.gz"));
+  close(writer);
+  // NAME.1 left over: a new rotation does not overwrite it.
+  std::ofstream(log) << std::string(5000, 'b');
+  auto b =
+      ActionRegistry::instance().create("rotate_logs", params({d.path + "/*.log"}, "reload"), ctx);
+  auto sb = b->apply();
+  ASSERT_FALSE(sb.ok());
+  EXPECT_NE(sb.error().message.find("exists"), std::string::npos) << sb.error().message;
+  EXPECT_EQ(slurp(log + ".1"), std::string(5000, 'a'));
+  EXPECT_EQ(slurp(log), std::string(5000, 'b'));
+  // A failed reload keeps the old content under its .1 name.
+  fs::remove(log + ".1");
+  writer = open(log.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  units.job_result = "failed";
+  auto c =
+      ActionRegistry::instance().create("rotate_logs", params({d.path + "/*.log"}, "reload"), ctx);
+  EXPECT_FALSE(c->apply().ok());
+  EXPECT_EQ(slurp(log + ".1"), std::string(5000, 'b'));
+  close(writer);
 }
 
 TEST(RotateLogs, DefersToTheLogrotateConfigurationThatCoversTheFile) {

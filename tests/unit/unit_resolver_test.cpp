@@ -52,9 +52,21 @@ INSTANTIATE_TEST_SUITE_P(
              "user@1000.service", "foo.service"},
         Case{"/user.slice/user-1000.slice/user@1000.service/init.scope", "/", "user@1000.service",
              "init.scope"},
-        // a user manager started under a non-unit prefix (the test harness)
-        Case{"/mend-test/app.slice/x.service", "/", "x.service", ""},
+        // a user manager started under a non-unit prefix (the test harness): its root given
         Case{"/mend-test/app.slice/x.service", "/mend-test", "x.service", ""},
+        // impersonation: a path that only ends in a unit's name is no unit's
+        Case{"/mend-test/app.slice/x.service", "/", "", ""},
+        Case{"/lxc.payload.c1/system.slice/nginx.service", "/", "", ""},
+        Case{"/X/app.slice/web.service", "/", "", ""},
+        Case{"/system.slice/nginx.service", "/mend-test", "", ""},
+        Case{"/…/system.slice/nginx.service", "/", "", ""},
+        // slices nest the way systemd nests them
+        Case{"/system.slice/user-1000.slice/x.service", "/", "", ""},
+        Case{"/a.slice/a-b-c.slice/x.service", "/", "", ""},
+        // below a unit everything is the unit's: a delegated subtree cannot name another
+        Case{"/system.slice/lxc.service/system.slice/nginx.service", "/", "lxc.service", ""},
+        Case{"/user.slice/user-1000.slice/user@1000.service/x/app.slice/foo.service", "/",
+             "user@1000.service", ""},
         // manager root given: units relative to it
         Case{"/user.slice/user-1000.slice/user@1000.service/app.slice/foo@a.service",
              "/user.slice/user-1000.slice/user@1000.service", "foo@a.service", ""},

@@ -30,19 +30,6 @@ std::string human(uint64_t b) {
   return buf;
 }
 
-// Roots no policy may clean, whatever it says.
-bool forbidden_root(const std::string& r) {
-  static const char* exact[] = {"/",      "/etc",  "/usr",  "/bin",  "/sbin", "/lib",
-                                "/lib64", "/boot", "/root", "/home", "/var",  "/var/lib"};
-  for (const char* e : exact)
-    if (r == e)
-      return true;
-  for (const char* p : {"/proc", "/sys", "/dev", "/run/systemd", "/etc/", "/usr/", "/boot/"})
-    if (r.rfind(p, 0) == 0)
-      return true;
-  return false;
-}
-
 struct Candidate {
   size_t root = 0;
   FoundFile f;
@@ -57,7 +44,8 @@ class CleanFilesAction final : public Action {
         older_than_ns_(static_cast<uint64_t>(p.integer("older_than"))),
         max_files_(static_cast<uint64_t>(p.integer("max_files"))),
         max_bytes_(static_cast<uint64_t>(p.integer("max_bytes"))),
-        allow_open_(p.flag("allow_open_files")) {}
+        allow_open_(p.flag("allow_open_files")),
+        owner_names_(p.list("owners")) {}
 
   static std::unique_ptr<Action> create(const Params& p, const ActionContext& ctx) {
     return std::make_unique<CleanFilesAction>(p, ctx);
@@ -74,9 +62,10 @@ class CleanFilesAction final : public Action {
                     std::to_string(older_than_ns_ / 1000000000ull / 3600) + " h (at most " +
                     std::to_string(max_files_) + " files, " + human(max_bytes_) + ")";
     if (planned_)
-      d +=
-          ": " + std::to_string(plan_.size()) + " files, " + human(plan_bytes_) +
-          (skipped_open_ ? ", " + std::to_string(skipped_open_) + " open for writing skipped" : "");
+      d += ": " + std::to_string(plan_.size()) + " files, " + human(plan_bytes_) +
+           (skipped_open_ ? ", " + std::to_string(skipped_open_) + " open for writing skipped"
+                          : "") +
+           (skipped_.summary().empty() ? "" : ", " + skipped_.summary());
     if (applied_)
       d += "; deleted " + std::to_string(deleted_) + " (" + human(deleted_bytes_) + ")";
     return d;
@@ -87,20 +76,33 @@ class CleanFilesAction final : public Action {
     plan_bytes_ = 0;
     skipped_open_ = 0;
     root_fds_.clear();
+    owners_.clear();
+    skipped_ = {};
     std::vector<Candidate> all;
     for (size_t i = 0; i < roots_.size(); ++i) {
+      if (auto why = denied_root(roots_[i], ctx_.state_dir); !why.empty())
+        return Error{"clean_files: " + why, EPERM};
       auto fd = open_root(roots_[i]);
       if (!fd.ok())
         return fd.error();
-      auto found = find_files(fd->get(), patterns_);
+      auto owners = allowed_owners(owner_names_, fd->get());
+      if (!owners.ok())
+        return owners.error();
+      auto found = find_files(fd->get(), patterns_, 100000, &*owners, &skipped_);
       if (!found.ok())
         return found.error();
       for (auto& f : *found)
         all.push_back({i, std::move(f)});
       root_fds_.push_back(std::move(*fd));
+      owners_.push_back(std::move(*owners));
     }
-    const auto open =
-        allow_open_ ? std::set<std::pair<dev_t, ino_t>>{} : files_open_for_writing(ctx_.procfs);
+    const OpenForWriting open =
+        allow_open_ ? OpenForWriting{} : files_open_for_writing(ctx_.procfs);
+    if (open.unreadable)
+      return Error{"clean_files: the open files of " + std::to_string(open.unreadable) +
+                       " process(es) cannot be read, so a file they write could be deleted; "
+                       "nothing is deleted",
+                   EACCES};
     const int64_t now = time(nullptr);
     const auto min_age = static_cast<int64_t>(older_than_ns_ / 1000000000ull);
     std::vector<Candidate> old;
@@ -159,11 +161,14 @@ class CleanFilesAction final : public Action {
         parent = std::move(*p);
       }
       const int pfd = dir.empty() ? root : parent.get();
-      struct stat st {};
-      if (fstatat(pfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
-          st.st_dev != c.f.dev || st.st_ino != c.f.ino) {
+      // The file itself, without following a link, checked on its descriptor: the very inode
+      // scanned, one link, an allowed owner.
+      auto fd = open_beneath(pfd, name, O_PATH | O_NOFOLLOW);
+      Status same =
+          fd.ok() ? check_open_file(fd->get(), owners_[c.root], &c.f, c.f.rel) : Status(fd.error());
+      if (!same.ok()) {
         if (first_error.empty())
-          first_error = c.f.rel + " changed since the scan; left alone";
+          first_error = same.error().message;
         continue;
       }
       if (unlinkat(pfd, name.c_str(), 0) != 0) {
@@ -189,6 +194,9 @@ class CleanFilesAction final : public Action {
   std::vector<std::string> roots_, patterns_;
   uint64_t older_than_ns_, max_files_, max_bytes_;
   bool allow_open_;
+  std::vector<std::string> owner_names_;
+  std::vector<std::set<uid_t>> owners_;  // per root
+  FindSkipped skipped_;
   std::vector<Fd> root_fds_;
   std::vector<Candidate> plan_;
   uint64_t plan_bytes_ = 0, skipped_open_ = 0, deleted_ = 0, deleted_bytes_ = 0;
@@ -243,13 +251,19 @@ ActionSpec spec() {
        0,
        false,
        {},
-       "delete files a process has open for writing (space is freed only when it closes them)"}};
+       "delete files a process has open for writing (space is freed only when it closes them)"},
+      {"owners",
+       ParamType::StringList,
+       false,
+       0,
+       0,
+       std::vector<std::string>{},
+       {},
+       "users whose files may be deleted (default: root and the owner of the root)"}};
   s.validate = [](const std::map<std::string, ParamValue>& p, const PolicyIR&) -> std::string {
     for (const auto& r : std::get<std::vector<std::string>>(p.at("roots"))) {
-      if (!is_clean_absolute(r))
-        return "roots: \"" + r + "\" is not a clean absolute path";
-      if (forbidden_root(r))
-        return "roots: \"" + r + "\" is a system directory mend never cleans";
+      if (auto why = denied_root(r); !why.empty())
+        return "roots: " + why;
     }
     for (const auto& g : std::get<std::vector<std::string>>(p.at("patterns")))
       if (g.empty() || g[0] == '/' || g == ".." || g.rfind("../", 0) == 0 ||

@@ -4,14 +4,24 @@
 //   copytruncate  the file's block-aligned prefix is copied (gzip) to NAME.1.gz, fsync'd, then
 //                 cut from the live file with fallocate(FALLOC_FL_COLLAPSE_RANGE), so nothing
 //                 a writer appends meanwhile is lost and nothing is copied twice (ext4, xfs);
-//   reload        NAME is renamed to NAME.1, the policy's unit is reloaded (it reopens its log),
-//                 then NAME.1 is compressed.
+//   reload        NAME is renamed to NAME.1 (never over an existing NAME.1), the units of the
+//                 processes that hold it open for writing (found from /proc, named by the
+//                 manager) are reloaded so they reopen it, then NAME.1 is compressed, unless
+//                 someone still writes to it (then it stays as it is).
+// Only regular files with one link, of an owner the policy allows (default: root and the
+// directory's owner), no larger than max_size and not sparse, are touched; each is re-checked
+// on its open descriptor, by (device, inode), before it is cut or renamed. Rotated files keep
+// the original's owner and mode. A copy staged in the state directory (the log's filesystem
+// is too full) must fit with room to spare; incomplete ones (.part) are removed at the next
+// run, a staged copy whose move failed after the cut is kept (.rotated) and reported.
 // Older rotations shift up (NAME.1.gz -> NAME.2.gz ...), at most `keep` are kept. Content
 // that has not been rotated is never deleted. Not reversible (a rotation is not undone), not
 // destructive (no flag needed): only rotations beyond `keep` are removed, as logrotate does.
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <linux/falloc.h>
+#include <stdio.h>
+#include <sys/statvfs.h>
 #include <zlib.h>
 
 #include <cstring>
@@ -104,7 +114,7 @@ Status copy_prefix(int in, int out, uint64_t len, bool compress,
   std::vector<char> buf(1 << 16);
   gzFile gz = nullptr;
   if (compress) {
-    gz = gzdopen(dup(out), "wb6");
+    gz = gzdopen(fcntl(out, F_DUPFD_CLOEXEC, 0), "wb6");
     if (!gz)
       return Error{"gzdopen failed"};
   }
@@ -149,7 +159,9 @@ class RotateLogsAction final : public Action {
         compress_(p.flag("compress")),
         logrotate_dir_(p.str("logrotate_configs")),
         logrotate_state_(p.str("logrotate_state")),
-        timeout_ns_(static_cast<uint64_t>(p.integer("timeout"))) {}
+        timeout_ns_(static_cast<uint64_t>(p.integer("timeout"))),
+        max_size_(static_cast<uint64_t>(p.integer("max_size"))),
+        owner_names_(p.list("owners")) {}
 
   static std::unique_ptr<Action> create(const Params& p, const ActionContext& ctx) {
     return std::make_unique<RotateLogsAction>(p, ctx);
@@ -163,6 +175,8 @@ class RotateLogsAction final : public Action {
                     (compress_ ? ", gzip" : "") + ")";
     if (planned_) {
       d += ": " + std::to_string(native_.size()) + " file(s) natively";
+      if (!refused_.empty())
+        d += ", refused: " + refused_;
       for (const auto& [conf, n] : logrotate_)
         d += ", logrotate --force " + conf;
     }
@@ -175,23 +189,40 @@ class RotateLogsAction final : public Action {
   Status check() override {
     native_.clear();
     logrotate_.clear();
-    if (method_ == "reload" && ctx_.unit.empty())
-      return Error{"rotate_logs: method reload needs a unit and the incident names none"};
+    refused_.clear();
+    clean_staging();
     for (const auto& g : paths_) {
       std::string dir, pattern;
       if (!split_glob(g, dir, pattern))
         return Error{"rotate_logs: bad path glob " + g};
+      if (auto why = denied_root(dir, ctx_.state_dir); !why.empty())
+        return Error{"rotate_logs: " + why, EPERM};
       auto root = open_root(dir);
       if (!root.ok())
         return root.error();
-      auto found = find_files(root->get(), {pattern});
+      auto owners = allowed_owners(owner_names_, root->get());
+      if (!owners.ok())
+        return owners.error();
+      FindSkipped skipped;
+      auto found = find_files(root->get(), {pattern}, 100000, &*owners, &skipped);
       if (!found.ok())
         return found.error();
+      if (!skipped.summary().empty())
+        refuse(dir + ": " + skipped.summary());
       for (const auto& f : *found) {
         if (is_rotation(f.rel))
           continue;  // app.log.1, app.log.2.gz: already rotated, whatever the glob says
         if (f.size < min_size_ || native_.size() + logrotate_.size() >= max_files_)
           continue;
+        if (f.size > max_size_) {
+          refuse(f.rel + " is larger than max_size (" + std::to_string(f.size >> 20) + " MiB)");
+          continue;
+        }
+        if (f.size > (64ull << 20) && f.allocated < f.size / 2) {
+          refuse(f.rel + " is sparse (" + std::to_string(f.allocated >> 20) + " of " +
+                 std::to_string(f.size >> 20) + " MiB allocated): not a log");
+          continue;
+        }
         const std::string full = dir + "/" + f.rel;
         const std::string conf = logrotate_dir_.empty() || access(kLogrotate, X_OK) != 0
                                      ? ""
@@ -199,7 +230,7 @@ class RotateLogsAction final : public Action {
         if (!conf.empty())
           logrotate_[conf]++;
         else
-          native_.push_back({dir, f.rel, f.size});
+          native_.push_back({dir, f.rel, f.size, f, *owners});
       }
     }
     planned_ = true;
@@ -256,7 +287,33 @@ class RotateLogsAction final : public Action {
   struct Target {
     std::string dir, name;
     uint64_t size = 0;
+    FoundFile found;         // what was scanned: the identity re-checked before any change
+    std::set<uid_t> owners;  // whose files this directory's rotation may touch
   };
+
+  void refuse(const std::string& why) {
+    if (refused_.size() < 2000)
+      refused_ += (refused_.empty() ? "" : "; ") + why;
+  }
+
+  // Incomplete staging copies of an earlier run (mendd stopped mid-copy): the live file was
+  // not cut, so they hold nothing that is not still in the log.
+  void clean_staging() const {
+    if (ctx_.state_dir.empty())
+      return;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(ctx_.state_dir, ec)) {
+      const std::string n = e.path().filename().string();
+      if (n.rfind("rotate-", 0) == 0 && n.size() > 5 && n.compare(n.size() - 5, 5, ".part") == 0)
+        std::filesystem::remove(e.path(), ec);
+    }
+  }
+
+  // A rotated file is the original's: same owner, same mode (not root's 0600 by umask).
+  static void keep_owner(int fd, const struct stat& of) {
+    (void)!fchown(fd, of.st_uid, of.st_gid);
+    (void)!fchmod(fd, of.st_mode & 07777);
+  }
 
   std::string rotated_name(const std::string& name, int i) const {
     return name + "." + std::to_string(i) + (compress_ ? ".gz" : "");
@@ -280,13 +337,18 @@ class RotateLogsAction final : public Action {
       return dir.error();
     const int dfd = dir->get();
     Fd live;
-    if (auto f = open_beneath(dfd, t.name, O_RDWR | O_NOFOLLOW); f.ok())
+    // O_NONBLOCK: a FIFO swapped in since the scan must not hang the step (it is refused next).
+    // Read-only for reload: mend itself must not count as one of the file's writers.
+    const int mode = method_ == "reload" ? O_RDONLY : O_RDWR;
+    if (auto f = open_beneath(dfd, t.name, mode | O_NOFOLLOW | O_NONBLOCK); f.ok())
       live = std::move(*f);
     else
       return f.error();
+    if (auto ok = check_open_file(live.get(), t.owners, &t.found, t.name); !ok.ok())
+      return ok;
     struct stat st {};
-    if (fstat(live.get(), &st) != 0 || !S_ISREG(st.st_mode))
-      return Error{"not a regular file"};
+    if (fstat(live.get(), &st) != 0)
+      return Error::from_errno("fstat", errno);
     // Shift older rotations; the one past `keep` goes.
     unlinkat(dfd, rotated_name(t.name, keep_).c_str(), 0);
     for (int i = keep_ - 1; i >= 1; --i)
@@ -294,20 +356,39 @@ class RotateLogsAction final : public Action {
     const std::string tmp = "." + t.name + ".mend-rotating";
     unlinkat(dfd, tmp.c_str(), 0);
     if (method_ == "reload") {
-      if (renameat(dfd, t.name.c_str(), dfd, (t.name + ".1").c_str()) != 0)
-        return Error::from_errno("rename", errno);
-      auto r = ctx_.units->reload(ctx_.unit, timeout_ns_);
-      if (!r.ok() || *r != "done")
-        return Error{"reload of " + ctx_.unit + " failed (" + (r.ok() ? *r : r.error().message) +
-                     "); " + t.name + ".1 keeps the old content"};
+      // Who writes it: those are reloaded, not the incident's culprit.
+      auto writers = writer_units(st);
+      if (!writers.ok())
+        return writers.error();
+      const std::string old = t.name + ".1";
+      if (renameat2(dfd, t.name.c_str(), dfd, old.c_str(), RENAME_NOREPLACE) != 0)
+        return errno == EEXIST
+                   ? Error{old + " exists (left by an earlier rotation); not overwritten", EEXIST}
+                   : Error::from_errno("rename", errno);
+      for (const auto& u : *writers) {
+        auto r = ctx_.units->reload(u, timeout_ns_);
+        if (!r.ok() || *r != "done")
+          return Error{"reload of " + u + " failed (" + (r.ok() ? *r : r.error().message) + "); " +
+                       old + " keeps the old content"};
+      }
+      if (files_open_for_writing(ctx_.procfs).count({st.st_dev, st.st_ino}))
+        return Error{old + " is still open for writing after the reload of " +
+                         std::to_string(writers->size()) +
+                         " unit(s): kept as it is, no space freed",
+                     EBUSY};
       ++rotated_;
       if (!compress_)
         return {};
       auto out =
           open_beneath(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, st.st_mode & 0666);
-      auto in = open_beneath(dfd, t.name + ".1", O_RDONLY | O_NOFOLLOW);
+      auto in = open_beneath(dfd, old, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
       if (!out.ok() || !in.ok())
-        return Error{"cannot compress " + t.name + ".1 (left uncompressed)"};
+        return Error{"cannot compress " + old + " (left uncompressed)"};
+      if (auto same = check_open_file(in->get(), t.owners, &t.found, old); !same.ok()) {
+        unlinkat(dfd, tmp.c_str(), 0);
+        return same;
+      }
+      keep_owner(out->get(), st);
       struct stat ist {};
       fstat(in->get(), &ist);
       if (auto c = copy_prefix(in->get(), out->get(), static_cast<uint64_t>(ist.st_size), true,
@@ -319,7 +400,7 @@ class RotateLogsAction final : public Action {
       struct stat ost {};
       fstat(out->get(), &ost);
       renameat(dfd, tmp.c_str(), dfd, rotated_name(t.name, 1).c_str());
-      unlinkat(dfd, (t.name + ".1").c_str(), 0);
+      unlinkat(dfd, old.c_str(), 0);
       freed_ += static_cast<uint64_t>(ist.st_size) - static_cast<uint64_t>(ost.st_size);
       return {};
     }
@@ -331,6 +412,8 @@ class RotateLogsAction final : public Action {
     if (len == 0)
       return Error{"smaller than one block"};
     auto out = open_beneath(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, st.st_mode & 0666);
+    if (out.ok())
+      keep_owner(out->get(), st);
     Status copied =
         out.ok() ? copy_prefix(live.get(), out->get(), len, compress_, reporter(t)) : out.error();
     if (copied.ok())
@@ -341,8 +424,17 @@ class RotateLogsAction final : public Action {
     // in. The rotated bytes are on disk somewhere at every moment.
     if (ctx_.state_dir.empty())
       return copied;
-    const std::string staged = ctx_.state_dir + "/rotate-" + std::to_string(getpid()) + "-" +
-                               std::to_string(st.st_ino) + ".part";
+    // Bounded: the uncompressed worst case must fit with room to spare, so staging never
+    // fills the state directory's filesystem (the intent journal lives there).
+    struct statvfs vs {};
+    const uint64_t reserve = 64ull << 20;
+    if (statvfs(ctx_.state_dir.c_str(), &vs) != 0 ||
+        static_cast<uint64_t>(vs.f_bavail) * vs.f_frsize < len + reserve)
+      return Error{copied.error().message + "; no room to stage " + std::to_string(len >> 20) +
+                   " MiB in " + ctx_.state_dir + " either"};
+    const std::string base =
+        ctx_.state_dir + "/rotate-" + std::to_string(getpid()) + "-" + std::to_string(st.st_ino);
+    const std::string staged = base + ".part";
     Fd sfd(::open(staged.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (sfd.get() < 0)
       return Error{copied.error().message + "; no staging either: " + std::strerror(errno)};
@@ -350,28 +442,76 @@ class RotateLogsAction final : public Action {
       unlink(staged.c_str());
       return Error{copied.error().message + "; staging failed too: " + c.error().message};
     }
+    if (auto same = check_open_file(live.get(), t.owners, &t.found, t.name); !same.ok()) {
+      unlink(staged.c_str());
+      return same;
+    }
     if (Status cut = collapse(live.get(), len); !cut.ok()) {
       unlink(staged.c_str());
       return cut;
+    }
+    // The only copy of the cut part now: no longer an incomplete one.
+    const std::string kept = base + ".rotated";
+    if (rename(staged.c_str(), kept.c_str()) != 0) {
+      ++rotated_;
+      return Error{"rotated, but the rotated part stays at " + staged};
     }
     // Space is free now: the staged copy goes next to the log.
     struct stat sst {};
     fstat(sfd.get(), &sst);
     auto in_dir =
         open_beneath(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, st.st_mode & 0666);
+    if (in_dir.ok())
+      keep_owner(in_dir->get(), st);
     Status moved = in_dir.ok() ? copy_prefix(sfd.get(), in_dir->get(),
                                              static_cast<uint64_t>(sst.st_size), false)
                                : in_dir.error();
     if (!moved.ok() || renameat(dfd, tmp.c_str(), dfd, rotated_name(t.name, 1).c_str()) != 0) {
       unlinkat(dfd, tmp.c_str(), 0);
       ++rotated_;  // the live file was cut: space is free, the old part is kept in staging
-      return Error{"rotated, but the rotated part stays at " + staged + " (" +
+      return Error{"rotated, but the rotated part stays at " + kept + " (" +
                    (moved.ok() ? std::strerror(errno) : moved.error().message) + ")"};
     }
-    unlink(staged.c_str());
+    unlink(kept.c_str());
     ++rotated_;
     freed_ += len - std::min<uint64_t>(len, static_cast<uint64_t>(sst.st_size));
     return {};
+  }
+
+  // The units of the processes that have the file open for writing, as the manager names them.
+  Result<std::set<std::string>> writer_units(const struct stat& st) const {
+    const OpenForWriting open = files_open_for_writing(ctx_.procfs);
+    if (open.unreadable)
+      return Error{"the open files of " + std::to_string(open.unreadable) +
+                       " process(es) cannot be read: cannot tell who writes the log",
+                   EACCES};
+    std::set<std::string> units;
+    auto it = open.files.find({st.st_dev, st.st_ino});
+    if (it == open.files.end())
+      return units;  // nobody writes it: nobody to reload
+    for (pid_t pid : it->second) {
+      auto u = ctx_.units ? ctx_.units->unit_of_pid(pid)
+                          : Result<std::string>(Error{"no manager", ENOTCONN});
+      if (!u.ok())
+        return Error{"cannot tell which unit writes the log (pid " + std::to_string(pid) +
+                         "): " + u.error().message,
+                     u.error().code};
+      if ((ctx_.is_protected && ctx_.is_protected(*u)) || holds_others(*u))
+        return Error{"the log is written by pid " + std::to_string(pid) + " of " + *u +
+                         ", which mend never reloads",
+                     EPERM};
+      units.insert(*u);
+    }
+    return units;
+  }
+
+  static bool holds_others(const std::string& u) {
+    auto ends = [&](const char* suf) {
+      const size_t n = strlen(suf);
+      return u.size() >= n && u.compare(u.size() - n, n, suf) == 0;
+    };
+    return ends(".slice") || u == "init.scope" || (u.rfind("user@", 0) == 0 && ends(".service")) ||
+           (u.rfind("session-", 0) == 0 && ends(".scope"));
   }
 
   static Status collapse(int live, uint64_t len) {
@@ -408,6 +548,9 @@ class RotateLogsAction final : public Action {
   bool compress_;
   std::string logrotate_dir_, logrotate_state_;
   uint64_t timeout_ns_;
+  uint64_t max_size_;
+  std::vector<std::string> owner_names_;
+  std::string refused_;
   std::vector<Target> native_;
   uint64_t total_bytes_ = 0, done_bytes_ = 0;  // of the native rotations, for progress
   size_t file_no_ = 0;
@@ -472,13 +615,31 @@ ActionSpec spec() {
                3600e9,
                int64_t{300000000000},
                {},
-               "for logrotate and the unit's reload"}};
+               "for logrotate and the unit's reload"},
+              {"max_size",
+               ParamType::Size,
+               false,
+               1 << 20,
+               1e13,
+               int64_t{64ll << 30},
+               {},
+               "larger files are refused (a log that big is not rotated in one step)"},
+              {"owners",
+               ParamType::StringList,
+               false,
+               0,
+               0,
+               std::vector<std::string>{},
+               {},
+               "users whose logs may be rotated (default: root and the directory's owner)"}};
   s.validate = [](const std::map<std::string, ParamValue>& p, const PolicyIR&) -> std::string {
     for (const auto& g : std::get<std::vector<std::string>>(p.at("paths"))) {
       std::string dir, pattern;
       if (!split_glob(g, dir, pattern))
         return "paths: \"" + g +
                "\" must be an absolute directory (no glob, no \"..\") and a file-name glob";
+      if (auto why = denied_root(dir); !why.empty())
+        return "paths: " + why;
     }
     return "";
   };

@@ -1,0 +1,87 @@
+// Remedies can never be turned against the host (issue 15), each test starting from the attack,
+// with the whole pipeline on a real systemd user manager and journald, and real faults.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "scenario.h"
+
+using namespace mend::test;
+
+namespace {
+
+// Every incident mendd holds, explained, as one text.
+std::string all_explained(const OomScenario& s) {
+  auto list = nlohmann::json::parse(s.mendctl({"incidents", "-o", "json"}).out, nullptr, false);
+  std::string seen;
+  if (list.is_discarded())
+    return seen;
+  for (const auto& i : list)
+    seen += s.mendctl({"explain", i["id"].get<std::string>(), "-o", "json"}).out;
+  return seen;
+}
+
+}  // namespace
+
+// Before: a cgroup that only ended in a unit's name (/X/app.slice/web.service) had its OOM
+// kills named after the real unit, and mend raised that unit's MemoryMax from 64M to 128M.
+// Now a cgroup is a unit's only when it lies in the manager's tree as the manager lays it out
+// (and the manager's own map does not place the unit elsewhere).
+TEST(NeverHarms, OomLoopInACgroupEndingInARealUnitsNameLeavesTheUnitUntouched) {
+  MEND_REQUIRE_ROOT();
+  const std::string memory = v1_hierarchy("memory");
+  if (memory.empty())
+    GTEST_SKIP() << "no v1 memory hierarchy on this host";
+  OomScenario s("200M", "40s");
+  const std::string victim = unique_name("web") + ".service";
+  s.m.add_unit(victim, "[Service]\nExecStart=/bin/sleep 1000\nMemoryMax=64M\n");
+  ASSERT_EQ(s.m.systemctl({"start", victim}).status, 0);
+  const std::string before = s.m.show(victim, "MemoryMax");
+  ASSERT_EQ(before, std::to_string(64u << 20));
+  TraceRunner agent(s.args(), false);
+  ASSERT_TRUE(agent.wait_ready()) << agent.err();
+
+  // The attacker's tree, in the memory hierarchy and the unified one (both are read).
+  const std::string top = unique_name("mend-fake");
+  std::vector<std::unique_ptr<Cgroup>> tree;
+  std::vector<std::string> leaves;
+  for (const std::string& h : {memory, cgroup2_root()}) {
+    tree.push_back(std::make_unique<Cgroup>(h, top));
+    tree.push_back(std::make_unique<Cgroup>(h, top + "/app.slice"));
+    tree.push_back(std::make_unique<Cgroup>(h, top + "/app.slice/" + victim));
+    leaves.push_back(tree.back()->dir());
+  }
+  tree[2]->write("memory.limit_in_bytes", "50M");
+  for (int i = 0; i < 4; ++i) {
+    pid_t hog = spawn_in(leaves, {"/usr/bin/python3", "-c", "x = b'\\x01' * (200 << 20)"});
+    EXPECT_EQ(wait_exit(hog), 128 + SIGKILL);
+    usleep(300000);
+  }
+  // mendd saw the kills, in the attacker's cgroup ...
+  std::string seen;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        seen = all_explained(s);
+        return seen.find("/" + top + "/app.slice/" + victim) != std::string::npos;
+      },
+      30s))
+      << seen.substr(0, 4000) << agent.err();
+  // ... and gave them to no unit: nothing names the victim, nothing acts on it.
+  std::this_thread::sleep_for(8s);  // a plan would have started by now (stabilisation 4 s)
+  seen = all_explained(s);
+  EXPECT_EQ(seen.find("\"unit\": \"" + victim + "\""), std::string::npos) << seen.substr(0, 4000);
+  EXPECT_EQ(seen.find("\"culprit_unit\": \"" + victim + "\""), std::string::npos)
+      << seen.substr(0, 4000);
+  EXPECT_TRUE(journal({"OBJECT_SYSTEMD_UNIT=" + victim}).empty());
+  EXPECT_EQ(s.m.show(victim, "MemoryMax"), before);
+  EXPECT_EQ(s.m.show(victim, "NRestarts"), "0");
+  EXPECT_EQ(s.m.show(victim, "ActiveState"), "active");
+
+  // The same pipeline still names and heals a real unit's OOM loop (the check above can fail).
+  ASSERT_EQ(s.m.systemctl({"start", "--no-block", s.unit}).status, 0);
+  ASSERT_TRUE(wait_until([&] { return !records(s.unit, kVerified).empty(); }, 60s)) << agent.err();
+  EXPECT_EQ(s.memory_max(), uint64_t{100} << 20);
+  EXPECT_EQ(s.m.show(victim, "MemoryMax"), before);
+  s.m.systemctl({"stop", victim, s.unit});
+}
