@@ -107,6 +107,9 @@ class Action {
   virtual Result<bool> verify() = 0;
   virtual Status rollback() = 0;
   virtual bool reversible() const = 0;
+  // Acts on the plan's target unit: a plan with such a step and no target is not started (it
+  // would only spend a budget).
+  virtual bool needs_target() const { return false; }
   // What rollback() needs, written ahead to the intent journal after apply(), and given back
   // by restore() when mendd restarts in the middle of a plan.
   virtual nlohmann::json undo_state() const { return nlohmann::json::object(); }

@@ -264,6 +264,13 @@ void Executor::submit_prepared(PlanRun& r, uint64_t now) {
 
   Admission adm = stopping_ ? Admission{false, "mendd is stopping"}
                             : guards_.admit(r.policy->ir, r.target, r.mode, now);
+  if (r.target.empty())
+    for (size_t i = 0; i < r.actions.size(); ++i)
+      if (r.actions[i]->needs_target()) {
+        // An OOM kill in a cgroup that is no unit's, say: nothing for this plan to act on.
+        adm = {false, "the root cause names no unit for " + r.steps[i].action + " to act on"};
+        break;
+      }
   if (adm.allowed && abandoned_.size() >= kMaxAbandoned)
     adm = {false,
            std::to_string(abandoned_.size()) +
@@ -521,7 +528,17 @@ void Executor::run_steps(PlanRun& r, uint64_t now) {
       res.status = action->apply();
       res.applied = res.status.ok();
       if (res.applied) {
-        (void)journal->applied(run, i, action->undo_state());
+        if (Status j = journal->applied(run, i, action->undo_state()); !j.ok()) {
+          // Without its undo record a crash would leave this change unknown: undone at once,
+          // and the plan stops.
+          Status rb = action->reversible() ? action->rollback() : Error{"irreversible"};
+          res.applied = !rb.ok();
+          res.status = Error{"cannot write the undo record to the intent journal (" +
+                             j.error().message + "); " +
+                             (rb.ok() ? "the step was undone at once"
+                                      : "undoing it failed: " + rb.error().message)};
+          return res;
+        }
         auto v = action->verify();
         if (!v.ok() || !*v)
           res.status = Error{v.ok() ? "its effect is not in place after apply" : v.error().message};
@@ -660,12 +677,14 @@ void Executor::reap_abandoned(uint64_t now) {
     r.steps[i].result = "abandoned at its deadline; " + what;
     record(RecordKind::RolledBack, 4, r, r.steps[i].action + " " + what, r.steps[i].action, result);
     r.end_deferred = false;
-    (void)journal_->end(r.id, "escalated");
+    end_run(r.id, "escalated");
     it = abandoned_.erase(it);
   }
 }
 
 void Executor::tick(uint64_t now) {
+  for (auto it = pending_ends_.begin(); it != pending_ends_.end();)
+    it = journal_->end(it->first, it->second).ok() ? pending_ends_.erase(it) : std::next(it);
   for (auto& [id, rp] : runs_)
     collect(*rp, now);
   for (auto& [id, rp] : runs_) {
@@ -701,6 +720,10 @@ void Executor::tick(uint64_t now) {
                    r.policy->ir.name,
                "", "verified", {{"mttr_ms", std::to_string(r.incident.mttr_ms())}});
         guards_.succeeded(r.policy->ir, r.target);
+        // The verdict before the end: a restart that finds no end never undoes a verified fix.
+        if (Status v = journal_->verified(r.id); !v.ok())
+          SPDLOG_ERROR("Failed to record the verification of {} in the intent journal: {}", r.id,
+                       v.error().message);
         finish(r, Outcome::Verified, "verified", now);
         r.incident.state = IncidentState::Resolved;
       }
@@ -797,8 +820,9 @@ void Executor::rollback(PlanRun& r, uint64_t now) {
     }
     r.applied[i] = !st.ok();
     r.steps[i].result = st.ok() ? "rolled back" : "rollback failed: " + st.error().message;
-    if (st.ok())
-      (void)journal_->rolled_back(r.id, i);
+    if (st.ok() && !journal_->rolled_back(r.id, i).ok() && !journal_->rolled_back(r.id, i).ok())
+      SPDLOG_ERROR("Failed to record the rollback of {} step {}: a restart may undo it again", r.id,
+                   i);
     record(RecordKind::RolledBack, 4, r, r.steps[i].action + ": " + r.steps[i].result,
            r.steps[i].action, st.ok() ? "rolled_back" : "rollback_failed");
     any = true;
@@ -852,12 +876,20 @@ void Executor::finish(PlanRun& r, Outcome o, const std::string& reason, uint64_t
     r.started = false;
     guards_.finished();
     if (!r.end_deferred)
-      (void)journal_->end(r.id, std::string(to_string(o)));
+      end_run(r.id, std::string(to_string(o)));
   }
   r.state = RunState::Done;
   r.outcome = o;
   r.reason = reason;
   (void)now;
+}
+
+void Executor::end_run(const std::string& run, const std::string& outcome) {
+  if (Status st = journal_->end(run, outcome); !st.ok()) {
+    SPDLOG_ERROR("Failed to write the end of {} to the intent journal ({}); retrying", run,
+                 st.error().message);
+    pending_ends_[run] = outcome;
+  }
 }
 
 void Executor::notify(const PlanRun& r) {
@@ -879,6 +911,22 @@ Status Executor::recover(uint64_t now) {
   if (!open.ok())
     return open.error();
   for (const auto& u : *open) {
+    if (u.verified) {
+      // Stopped after its verification succeeded, before its end was written: the fix stays.
+      Record rec;
+      rec.kind = RecordKind::Verified;
+      rec.priority = 5;
+      rec.incident_id = u.incident_id;
+      rec.policy = u.policy;
+      rec.unit = u.target;
+      rec.result = "verified";
+      rec.message = "mendd restarted after plan " + u.policy + " for incident " + u.incident_id +
+                    " on " + u.target + " was verified; nothing undone";
+      if (records_)
+        records_(rec);
+      end_run(u.run_id, "verified");
+      continue;
+    }
     // mendd stopped in the middle of this plan. Undo what it applied, newest first, then say so.
     std::string tried;
     for (auto it = u.steps.rbegin(); it != u.steps.rend(); ++it) {
@@ -925,7 +973,7 @@ Status Executor::recover(uint64_t now) {
     rec.extra["reason"] = "interrupted";
     if (records_)
       records_(rec);
-    (void)journal_->end(u.run_id, "rolled_back");
+    end_run(u.run_id, "rolled_back");
   }
   (void)now;
   return {};

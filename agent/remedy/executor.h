@@ -228,6 +228,10 @@ class Executor {
     uint64_t since_ns;
   };
   std::vector<AbandonedStep> abandoned_;
+  // End records that could not be written (a full disk): retried every tick. Bounded by the
+  // runs (kMaxRuns); a verified plan among them has its verdict on disk already.
+  std::map<std::string, std::string> pending_ends_;  // run -> outcome
+  void end_run(const std::string& run, const std::string& outcome);
   Counters counters_;
   Notifier notifier_;
   uint64_t next_run_ = 1;

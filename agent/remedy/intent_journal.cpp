@@ -3,32 +3,145 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 namespace mend {
 
-Status IntentJournal::append(const nlohmann::json& line) {
-  std::string s = dump_json(line) + "\n";
-  std::lock_guard<std::mutex> l(mu_);
-  int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+namespace {
+
+Status write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return Error::from_errno("write", w < 0 ? errno : EIO);
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return {};
+}
+
+Status fsync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return Error::from_errno("open " + dir, errno);
+  int r = ::fsync(fd);
+  int e = errno;
+  ::close(fd);
+  return r == 0 ? Status{} : Error::from_errno("fsync " + dir, e);
+}
+
+}  // namespace
+
+uint64_t IntentJournal::reserve_bytes() const {
+  struct stat st {};
+  if (::stat(reserve_path_.c_str(), &st) != 0)
+    return 0;
+  // Allocated, not apparent: only blocks on disk are space held back.
+  return std::min<uint64_t>(static_cast<uint64_t>(st.st_size),
+                            static_cast<uint64_t>(st.st_blocks) * 512);
+}
+
+Status IntentJournal::ensure_reserve() {
+  if (reserve_bytes() >= kReserveBytes)
+    return {};
+  int fd = ::open(reserve_path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return Error::from_errno("Failed to open " + reserve_path_, errno);
+  int r = ::posix_fallocate(fd, 0, static_cast<off_t>(kReserveBytes));
+  if (r == EOPNOTSUPP || r == EINVAL) {
+    // No fallocate here: write the blocks.
+    std::string zeros(64 << 10, '\0');
+    r = 0;
+    for (uint64_t off = 0; off < kReserveBytes && r == 0; off += zeros.size())
+      if (::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>(off)) !=
+          static_cast<ssize_t>(zeros.size()))
+        r = errno ? errno : EIO;
+  }
+  if (r == 0 && ::fsync(fd) != 0)
+    r = errno;
+  ::close(fd);
+  if (r != 0)
+    return Error::from_errno("Failed to reserve space for the intent journal in " + reserve_path_,
+                             r);
+  return {};
+}
+
+bool IntentJournal::release_reserve() {
+  const uint64_t have = reserve_bytes();
+  if (have == 0)
+    return false;
+  const uint64_t keep = have > (64u << 10) ? have - (64u << 10) : 0;
+  if (::truncate(reserve_path_.c_str(), static_cast<off_t>(keep)) != 0)
+    return false;
+  SPDLOG_WARN(
+      "The intent journal's filesystem is full: {} KiB of its reserve given back ({} KiB "
+      "left)",
+      (have - keep) >> 10, keep >> 10);
+  return true;
+}
+
+Status IntentJournal::write_line(const std::string& line) {
+  int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0)
     return Error::from_errno("Failed to open the intent journal " + path_, errno);
-  ssize_t n = ::write(fd, s.data(), s.size());
-  int err = errno;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return Error::from_errno("Failed to stat the intent journal " + path_, e);
+  }
+  std::string s = line;
+  // A torn line left by a crash: ended here, so it cannot swallow this record.
+  char last = '\n';
+  if (st.st_size > 0 && ::pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n')
+    s.insert(s.begin(), '\n');
+  Status w = write_all(fd, s.data(), s.size());
   // The record must be on disk before the action it announces runs.
-  if (n == static_cast<ssize_t>(s.size()) && ::fsync(fd) != 0)
-    err = errno, n = -1;
+  if (w.ok() && ::fsync(fd) != 0)
+    w = Error::from_errno("fsync", errno);
+  if (!w.ok()) {
+    // What came out short is cut off again: the next record starts on a clean line.
+    if (::ftruncate(fd, st.st_size) == 0)
+      (void)::fsync(fd);
+  }
   ::close(fd);
-  if (n != static_cast<ssize_t>(s.size()))
-    return Error::from_errno("Failed to write the intent journal " + path_, err ? err : EIO);
+  if (!w.ok())
+    return Error{"Failed to write the intent journal " + path_ + ": " + w.error().message,
+                 w.error().code};
   return {};
+}
+
+Status IntentJournal::append(const nlohmann::json& line) {
+  const std::string s = dump_json(line) + "\n";
+  std::lock_guard<std::mutex> l(mu_);
+  Status st = write_line(s);
+  // A full disk: give back part of the reserve and write again (a plan that started can
+  // always finish its records).
+  while (!st.ok() && (st.error().code == ENOSPC || st.error().code == EDQUOT) && release_reserve())
+    st = write_line(s);
+  return st;
+}
+
+Status IntentJournal::verified(const std::string& run) {
+  return append({{"run", run}, {"phase", "verified"}});
 }
 
 Status IntentJournal::begin(const std::string& run, const std::string& incident,
                             const std::string& policy, const std::string& target) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (Status r = ensure_reserve(); !r.ok() && reserve_bytes() < kReserveMin)
+      return Error{r.error().message + " (" + std::to_string(reserve_bytes() >> 10) +
+                       " KiB left): no new plan starts until there is room",
+                   r.error().code};
+  }
   return append({{"run", run},
                  {"phase", "begin"},
                  {"incident", incident},
@@ -53,7 +166,10 @@ Status IntentJournal::rolled_back(const std::string& run, size_t step) {
 Status IntentJournal::end(const std::string& run, const std::string& outcome) {
   if (auto st = append({{"run", run}, {"phase", "end"}, {"outcome", outcome}}); !st.ok())
     return st;
-  return compact();
+  // The end is on disk; a compaction that fails leaves the journal longer, never shorter.
+  if (auto c = compact(); !c.ok())
+    SPDLOG_WARN("{}", c.error().message);
+  return {};
 }
 
 Result<std::vector<UnfinishedRun>> IntentJournal::unfinished() const {
@@ -67,10 +183,15 @@ Result<std::vector<UnfinishedRun>> IntentJournal::unfinished() const {
   size_t n = 0;
   while (std::getline(f, line)) {
     ++n;
+    if (line.empty())
+      continue;  // the newline that ended a torn line
     auto j = nlohmann::json::parse(line, nullptr, false);
-    // A torn last line (crash mid-write) is what an fsync'd append-only file can hold: skip it.
-    if (j.is_discarded() || !j.is_object() || !j.contains("run") || !j.contains("phase"))
+    // A torn line (crash mid-write) is what an fsync'd append-only file can hold: skip it; it
+    // never takes the next record with it (each write starts on a clean line).
+    if (j.is_discarded() || !j.is_object() || !j.contains("run") || !j.contains("phase")) {
+      SPDLOG_WARN("Ignoring torn or damaged line {} of the intent journal {}", n, path_);
       continue;
+    }
     // A line of the right shape with a field of the wrong type is damage too: skipped and
     // said, never an exception that stops mendd from starting.
     if (!j["run"].is_string() || !j["phase"].is_string() ||
@@ -102,6 +223,10 @@ Result<std::vector<UnfinishedRun>> IntentJournal::unfinished() const {
       continue;
     if (phase == "end") {
       runs.erase(it);
+      continue;
+    }
+    if (phase == "verified") {
+      it->second.verified = true;
       continue;
     }
     const size_t step = j.value("step", size_t{0});
@@ -150,21 +275,31 @@ Status IntentJournal::compact() {
     if (!j.is_discarded() && j.is_object() && keep.count(j.value("run", "")))
       kept << line << "\n";
   }
+  const std::string data = kept.str();
   const std::string tmp = path_ + ".tmp";
-  {
-    std::ofstream o(tmp, std::ios::trunc);
-    o << kept.str();
-    if (!o)
-      return Error::from_errno("Failed to compact the intent journal", errno);
-  }
-  int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  if (::rename(tmp.c_str(), path_.c_str()) != 0)
+  // Every write checked, the file and the directory fsync'd, and the journal replaced only by
+  // a file of exactly the intended size.
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
     return Error::from_errno("Failed to compact the intent journal", errno);
-  return {};
+  Status w = write_all(fd, data.data(), data.size());
+  if (w.ok() && ::fsync(fd) != 0)
+    w = Error::from_errno("fsync", errno);
+  struct stat st {};
+  if (w.ok() && (::fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) != data.size()))
+    w = Error{"the compacted journal is not the size intended", EIO};
+  ::close(fd);
+  if (!w.ok()) {
+    ::unlink(tmp.c_str());
+    return Error{"Failed to compact the intent journal (kept as it is): " + w.error().message,
+                 w.error().code};
+  }
+  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    return Error::from_errno("Failed to compact the intent journal", e);
+  }
+  return fsync_dir(dir_);
 }
 
 }  // namespace mend

@@ -156,8 +156,10 @@ class IoStallSensor final : public Sensor {
         s.mounts.push_back(to_utf8(m->mountpoint));
       if (!s.mounts.empty())
         s.mount = s.mounts.front();
-      s.p50_us = p50;
-      s.p99_us = p99;
+      // The quantiles are bucket estimates (within a quarter of a power of two); no quantile
+      // of the samples is above their maximum, so the report never says one is.
+      s.p50_us = mx ? std::min(p50, mx) : p50;
+      s.p99_us = mx ? std::min(p99, mx) : p99;
       s.max_us = mx;
       s.oldest_inflight_us = old;
       s.ios = n;

@@ -15,6 +15,7 @@
 
 #include "fixtures.h"
 #include "remedy/action.h"
+#include "remedy/intent_journal.h"
 
 using namespace mend;
 using namespace mend::test;
@@ -206,6 +207,61 @@ TEST(RotateLogs, PlantedFilesAreRefusedWhileTheRealLogIsRotated) {
   EXPECT_EQ(rs.st_uid, user);
   EXPECT_EQ(rs.st_gid, 4243u);
   EXPECT_EQ(rs.st_mode & 07777, 0640u);
+}
+
+// The state directory on a full filesystem: a plan that began writes every record it has
+// (the journal's reserve gives back space), nothing is lost or glued together, the verified
+// verdict is there, and a new plan is refused loudly while the reserve cannot be restored.
+TEST(IntentJournal, FullStateFilesystemLosesNoRecordAndRefusesNewPlans) {
+  MEND_REQUIRE_ROOT();
+  TempDir d;
+  LoopFs lfs(d.path(), "ext4", "16M");
+  IntentJournal j(lfs.mnt());
+  ASSERT_TRUE(j.begin("run-1", "inc-1", "mem", "app.service").ok());
+  ASSERT_GE(j.reserve_bytes(), IntentJournal::kReserveBytes);
+  // Full, reserved blocks included (root writes them too).
+  run({"dd", "if=/dev/zero", "of=" + lfs.mnt() + "/fill", "bs=1M", "count=64"});
+  run({"dd", "if=/dev/zero", "of=" + lfs.mnt() + "/fill2", "bs=1k", "count=65536"});
+  run({"dd", "if=/dev/zero", "of=" + lfs.mnt() + "/fill3", "bs=512", "count=65536"});
+  ASSERT_NE(
+      run({"dd", "if=/dev/zero", "of=" + lfs.mnt() + "/probe", "bs=64k", "count=1", "conv=fsync"})
+          .status,
+      0)
+      << "the filesystem is not full";
+  const nlohmann::json big = {{"note", std::string(900, 'p')}};
+  const size_t steps = 300;  // ~600 KiB of records: more than the disk has, less than the reserve
+  for (size_t i = 0; i < steps; ++i) {
+    ASSERT_TRUE(j.intent("run-1", i, "raise_memory_limit", big).ok()) << i;
+    ASSERT_TRUE(j.applied("run-1", i, big).ok()) << i;
+  }
+  ASSERT_TRUE(j.verified("run-1").ok());
+  EXPECT_LT(j.reserve_bytes(), IntentJournal::kReserveBytes);  // some of it was given back
+  auto u = j.unfinished();
+  ASSERT_TRUE(u.ok());
+  ASSERT_EQ(u->size(), 1u);
+  EXPECT_TRUE((*u)[0].verified);
+  ASSERT_EQ((*u)[0].steps.size(), steps);
+  for (const auto& s : (*u)[0].steps)
+    EXPECT_TRUE(s.applied) << s.index;
+  // Every line is a whole record.
+  std::ifstream in(j.path());
+  size_t lines = 0;
+  for (std::string line; std::getline(in, line); ++lines)
+    EXPECT_FALSE(nlohmann::json::parse(line, nullptr, false).is_discarded()) << line.substr(0, 80);
+  EXPECT_EQ(lines, 2 * steps + 2);
+  // Spend the reserve down: past its minimum, a new plan does not begin.
+  for (size_t i = 0; j.reserve_bytes() >= IntentJournal::kReserveMin && i < 2000; ++i)
+    ASSERT_TRUE(j.applied("run-1", 0, big).ok());
+  auto refused = j.begin("run-2", "inc-2", "mem", "app.service");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("no new plan starts"), std::string::npos)
+      << refused.error().message;
+  ASSERT_TRUE(j.end("run-1", "verified").ok());  // the started plan still finishes its record
+  EXPECT_TRUE(j.unfinished()->empty());
+  // Room again: the reserve is restored and plans begin.
+  fs::remove(lfs.mnt() + "/fill");
+  ASSERT_TRUE(j.begin("run-3", "inc-3", "mem", "app.service").ok());
+  EXPECT_GE(j.reserve_bytes(), IntentJournal::kReserveBytes);
 }
 
 TEST(GrowVolume, LoopXfsGrowsWithinBoundsAndRefusesPastThem) {

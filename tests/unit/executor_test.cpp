@@ -89,6 +89,26 @@ struct Harness {
 
 }  // namespace
 
+// An OOM kill in a cgroup that is no unit's gives a memory_limit incident without a culprit: a
+// plan of unit actions has nothing to act on and must not spend a budget (a storm of them
+// spent the node's hourly budget and the next real OOM loop was refused).
+TEST(Executor, PlanWithUnitActionsAndNoTargetIsRefusedWithoutSpendingABudget) {
+  Harness h;
+  h.inc.root_cause.culprit_unit.clear();
+  h.inc.affected_units.clear();
+  for (int i = 0; i < 20; ++i) {
+    h.inc.id = "inc-" + std::to_string(i);
+    const PlanRun& r = h.submit(static_cast<uint64_t>(i) * kS);
+    EXPECT_EQ(r.outcome, Outcome::Refused);
+    EXPECT_NE(r.reason.find("names no unit"), std::string::npos) << r.reason;
+  }
+  EXPECT_EQ(h.ex->guardrails().runs_last_hour(20 * kS), 0u);
+  EXPECT_TRUE(h.units.calls.empty());
+  h.inc.root_cause.culprit_unit = "app.service";
+  h.inc.id = "inc-real";
+  EXPECT_EQ(h.submit(21 * kS).state, RunState::Verifying);
+}
+
 TEST(Executor, AppliesVerifiesAfterTheStableWindowAndResolves) {
   Harness h;
   const PlanRun& r = h.submit(10 * kS);
@@ -288,6 +308,96 @@ TEST(IntentJournal, TornLastLineIsSkipped) {
   EXPECT_TRUE((*u)[0].steps.at(0).applied);
   EXPECT_EQ((*u)[0].steps.at(0).undo["previous"], 1);
   fs::remove_all(dir);
+}
+
+// Before: a short write on a full disk left a fragment the next record was glued to, and
+// recovery discarded both. Now the next record starts on a line of its own.
+TEST(IntentJournal, TornRecordNeverTakesTheNextWithIt) {
+  char tmpl[] = "/tmp/mend-wal-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  IntentJournal j(dir);
+  ASSERT_TRUE(j.begin("run-1", "inc-1", "mem", "a.service").ok());
+  std::ofstream(j.path(), std::ios::app) << "{\"run\":\"run-1\",\"pha";  // torn
+  ASSERT_TRUE(j.intent("run-1", 0, "raise_memory_limit", {{"step", 25.0}}).ok());
+  ASSERT_TRUE(j.applied("run-1", 0, {{"previous", 1}}).ok());
+  auto u = j.unfinished();
+  ASSERT_TRUE(u.ok());
+  ASSERT_EQ(u->size(), 1u);
+  ASSERT_EQ((*u)[0].steps.size(), 1u);
+  EXPECT_TRUE((*u)[0].steps[0].applied);
+  EXPECT_EQ((*u)[0].steps[0].undo["previous"], 1);
+  // The space held back for a full disk is there once a plan has begun.
+  EXPECT_GE(j.reserve_bytes(), IntentJournal::kReserveBytes);
+  fs::remove_all(dir);
+}
+
+// Compaction keeps exactly the unfinished runs, and the journal stays readable.
+TEST(IntentJournal, CompactionKeepsEveryUnfinishedRun) {
+  char tmpl[] = "/tmp/mend-wal-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  IntentJournal j(dir, 4096);
+  ASSERT_TRUE(j.begin("open", "inc-0", "mem", "a.service").ok());
+  ASSERT_TRUE(j.intent("open", 0, "raise_memory_limit", {{"step", 25.0}}).ok());
+  for (int i = 0; i < 100; ++i) {
+    const std::string run = "done-" + std::to_string(i);
+    ASSERT_TRUE(j.begin(run, "inc", "mem", "b.service").ok());
+    ASSERT_TRUE(j.end(run, "verified").ok());
+  }
+  EXPECT_LT(fs::file_size(j.path()), 8192u);
+  auto u = j.unfinished();
+  ASSERT_TRUE(u.ok());
+  ASSERT_EQ(u->size(), 1u);
+  EXPECT_EQ((*u)[0].run_id, "open");
+  EXPECT_EQ((*u)[0].steps.size(), 1u);
+  fs::remove_all(dir);
+}
+
+// A plan whose verification succeeded is never rolled back by a restart that finds no end
+// (mendd killed between the two records, or the end could not be written).
+TEST(Executor, RestartAfterVerificationWithoutAnEndNeverUndoesTheFix) {
+  Harness h;
+  h.submit(10 * kS);
+  h.ex->tick(11 * kS);
+  h.ex->tick(31 * kS);
+  ASSERT_EQ(h.ex->find("inc-1")->outcome, Outcome::Verified);
+  // The journal as a kill -9 between "verified" and "end" leaves it.
+  std::ifstream in(h.dir + "/intent.jsonl");
+  std::string text, line;
+  while (std::getline(in, line))
+    if (line.find("\"end\"") == std::string::npos)
+      text += line + "\n";
+  in.close();
+  ASSERT_NE(text.find("\"verified\""), std::string::npos) << text;
+  std::ofstream(h.dir + "/intent.jsonl", std::ios::trunc) << text;
+  h.records.clear();
+  h.units.calls.clear();
+  h.reset_executor();
+  ASSERT_TRUE(h.ex->recover(100 * kS).ok());
+  EXPECT_EQ(h.memmax(), uint64_t{125} << 20);  // the fix stays
+  EXPECT_TRUE(h.units.calls.empty());
+  ASSERT_EQ(h.records.size(), 1u);
+  EXPECT_NE(h.records[0].message.find("was verified; nothing undone"), std::string::npos);
+  EXPECT_TRUE(IntentJournal(h.dir).unfinished()->empty());
+}
+
+// A step whose undo record cannot be written is undone at once and the plan stops: a crash
+// would otherwise leave a change nobody knows how to undo.
+TEST(Executor, StepWhoseUndoRecordCannotBeWrittenIsUndoneAtOnce) {
+  Harness h;
+  // The journal becomes unwritable (for root too) while the step applies.
+  const std::string wal = h.dir + "/intent.jsonl";
+  h.units.on_set = [&] {
+    fs::rename(wal, wal + ".saved");
+    fs::create_directory(wal);
+    h.units.on_set = nullptr;
+  };
+  const PlanRun& r = h.submit(0);
+  fs::remove(wal);
+  fs::rename(wal + ".saved", wal);
+  EXPECT_NE(r.outcome, Outcome::Verified);
+  EXPECT_EQ(h.memmax(), uint64_t{100} << 20);
+  EXPECT_NE(r.steps[0].result.find("cannot write the undo record"), std::string::npos)
+      << r.steps[0].result;
 }
 
 TEST(Executor, RollbackThenNextTriesTheNextPolicyThenEscalatesWithEveryStep) {

@@ -20,6 +20,7 @@ class FakeUnits : public UnitOps {
   std::vector<std::string> calls;
   std::map<int, std::string> pid_units;               // GetUnitByPID
   std::function<void(const std::string&)> on_reload;  // the unit reopens its files
+  std::function<void()> on_set;                       // before a property is set
 
   Result<std::string> start(const std::string& u, uint64_t) override { return job("start " + u); }
   Result<std::string> stop(const std::string& u, uint64_t) override { return job("stop " + u); }
@@ -52,6 +53,8 @@ class FakeUnits : public UnitOps {
     return it->second;
   }
   Status set_property(const std::string& u, const std::string& n, const PropertyValue& v) override {
+    if (on_set)
+      on_set();
     std::string shown;
     if (const auto* x = std::get_if<uint64_t>(&v)) {
       shown = std::to_string(*x);

@@ -103,6 +103,7 @@ class RaiseMemoryLimitAction final : public Action {
     return ctx_.units->set_property(ctx_.unit, property_, previous_);
   }
 
+  bool needs_target() const override { return true; }
   bool reversible() const override { return true; }
 
   nlohmann::json undo_state() const override {

@@ -93,6 +93,7 @@ class RestartUnitAction final : public Action {
   }
 
   Status rollback() override { return {}; }  // nothing to undo: see reversible()
+  bool needs_target() const override { return which_ != "failed"; }
   bool reversible() const override { return false; }
 
  private:
