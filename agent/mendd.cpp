@@ -123,6 +123,11 @@ int main(int argc, char** argv) {
   auto load_config = [&]() -> mend::Result<mend::AgentConfig> {
     mend::AgentConfig c;
     if (explicit_config || access(config_path.c_str(), F_OK) == 0) {
+      // StrictModes, as for policies: whoever can write mend.yaml steers every remedy
+      // (/dev/null: no configuration, the defaults).
+      if (config_path != "/dev/null")
+        if (auto st = mend::check_root_owned(config_path, "configuration file"); !st.ok())
+          return st.error();
       auto loaded = mend::load_agent_config(config_path);
       if (!loaded.ok())
         return loaded.error();
@@ -134,6 +139,11 @@ int main(int argc, char** argv) {
       c.control.socket = *control_socket;
     if (dry_run)
       c.executor.dry_run = true;
+    // The notify command runs as root with every incident: checked like a policy.
+    if (!c.executor.notify_command.empty())
+      if (auto st = mend::check_root_owned(c.executor.notify_command[0], "notify command");
+          !st.ok())
+        return st.error();
     return c;
   };
   auto loaded = load_config();

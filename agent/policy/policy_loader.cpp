@@ -526,17 +526,21 @@ Result<std::vector<CompiledPolicy>> compile_policies(const std::vector<PolicyIR>
   return out;
 }
 
-Status check_policy_permissions(const std::string& path) {
+Status check_root_owned(const std::string& path, const std::string& what) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0)
     return Error::from_errno("Failed to stat " + path, errno);
   if (st.st_uid != 0)
-    return Error{
-        path + ": refusing a policy file not owned by root (uid " + std::to_string(st.st_uid) + ")",
-        EPERM};
+    return Error{path + ": refusing a " + what + " not owned by root (uid " +
+                     std::to_string(st.st_uid) + ")",
+                 EPERM};
   if (st.st_mode & (S_IWGRP | S_IWOTH))
-    return Error{path + ": refusing a group- or world-writable policy file (chmod go-w)", EPERM};
+    return Error{path + ": refusing a group- or world-writable " + what + " (chmod go-w)", EPERM};
   return {};
+}
+
+Status check_policy_permissions(const std::string& path) {
+  return check_root_owned(path, "policy file");
 }
 
 Result<std::vector<CompiledPolicy>> load_policy_file(const std::string& path, bool strict_modes) {

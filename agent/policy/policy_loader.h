@@ -29,6 +29,9 @@ struct CompiledPolicy {
 // Errors are collected, each "file:line:column: message", one per line in Error::message.
 Result<std::vector<PolicyIR>> parse_policies(const std::string& text, const std::string& file);
 Result<std::vector<CompiledPolicy>> compile_policies(const std::vector<PolicyIR>& irs);
+// Like sshd's StrictModes: a file mendd acts on (a policy, mend.yaml, the notify command) must be
+// owned by root and not group/world-writable. `what` names it in the error.
+Status check_root_owned(const std::string& path, const std::string& what);
 // Like sshd's StrictModes: a policy file must be owned by root and not group/world-writable.
 Status check_policy_permissions(const std::string& path);
 Result<std::vector<CompiledPolicy>> load_policy_file(const std::string& path, bool strict_modes);

@@ -398,7 +398,13 @@ void Executor::run_queue(uint64_t now) {
     PlanRun& r = *rp;
     if (r.state != RunState::Queued)
       continue;
-    if (r.incident.state == IncidentState::Resolved) {
+    // A loop looks recovered between its failures (the unit is active for a moment): the fault
+    // has cleared only when it stays so for the policy's stable_for.
+    if (r.incident.state != IncidentState::Resolved)
+      r.cleared_since_ns = 0;
+    else if (r.cleared_since_ns == 0)
+      r.cleared_since_ns = now;
+    if (r.cleared_since_ns && now - r.cleared_since_ns >= r.policy->ir.verify.stable_ns) {
       finish(r, Outcome::None, "the fault cleared while the plan waited for a slot", now);
       record(RecordKind::ActionFinished, 5, r, "Not run: the fault cleared while the plan waited",
              "", "not run");

@@ -90,6 +90,7 @@ struct PlanRun {
   bool approved = false;  // an operator approved it (a queued approved plan needs no second)
   // Waiting for a concurrency slot (RunState::Queued): since when, and until when.
   uint64_t queued_ns = 0, queue_deadline_ns = 0;
+  uint64_t cleared_since_ns = 0;  // queued, and the incident has looked recovered since then
   // A step passed its deadline and still runs: the journal's end line waits for it.
   bool end_deferred = false;
   // Plans tried before this one for the same incident (rollback_then_next), with their steps.

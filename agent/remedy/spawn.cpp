@@ -60,6 +60,9 @@ Result<SpawnResult> spawn_and_wait(const SpawnOptions& opt) {
   posix_spawn_file_actions_adddup2(&fa, in[0], 0);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   posix_spawn_file_actions_adddup2(&fa, out[1], 2);
+  // Nothing of mendd's but the three pipes: a descriptor opened without O_CLOEXEC anywhere in
+  // the process (a library's, a step's) never reaches a command.
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   // Own process group (a timeout kills the script and its children), default signal handling
@@ -107,8 +110,11 @@ Result<SpawnResult> spawn_and_wait(const SpawnOptions& opt) {
   char buf[4096];
   while (out[0] >= 0 || !exited) {
     if (!exited) {
-      pid_t w = waitpid(pid, &status, WNOHANG);
-      if (w == pid)
+      // Seen, not reaped (WNOWAIT): until the end the pid stays this child's, so the kill at a
+      // timeout can never reach a process that reused the number.
+      siginfo_t info{};
+      if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+          info.si_pid == pid)
         exited = true;
     }
     if (clock::now() >= deadline) {
@@ -155,12 +161,11 @@ Result<SpawnResult> spawn_and_wait(const SpawnOptions& opt) {
   close_fd(in[1]);
   close_fd(out[0]);
   if (res.timed_out) {
+    // The child is not reaped yet: its pid and process group are still its own.
     kill(-pid, SIGKILL);
     kill(pid, SIGKILL);
   }
-  if (!exited || res.timed_out) {
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (WIFEXITED(status))
     res.exit_code = WEXITSTATUS(status);

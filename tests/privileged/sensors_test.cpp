@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -349,6 +350,29 @@ TEST(BadInput, MalformedFlagsAndConfigAreClearErrors) {
             std::string::npos)
       << r.err;
   std::ofstream(cfg) << "sensors:\n  io:\n    latency_threshold: 300ms\n";
+  chmod(cfg.c_str(), 0644);
+  r = run({MENDD_PATH, "--check-config", "--config", cfg});
+  EXPECT_EQ(r.status, 0) << r.err;
+  // StrictModes for mend.yaml and the notify command, as for policies: whoever can write them
+  // steers every remedy.
+  chmod(cfg.c_str(), 0664);
+  r = run({MENDD_PATH, "--check-config", "--config", cfg});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("group- or world-writable configuration file"), std::string::npos) << r.err;
+  chmod(cfg.c_str(), 0644);
+  ASSERT_EQ(chown(cfg.c_str(), 65534, 65534), 0);
+  r = run({MENDD_PATH, "--check-config", "--config", cfg});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("configuration file not owned by root"), std::string::npos) << r.err;
+  ASSERT_EQ(chown(cfg.c_str(), 0, 0), 0);
+  const std::string page = dir.path() + "/page";
+  std::ofstream(page) << "#!/bin/sh\ncat > /dev/null\n";
+  chmod(page.c_str(), 0777);
+  std::ofstream(cfg) << "executor:\n  notify: {command: [" << page << "]}\n";
+  r = run({MENDD_PATH, "--check-config", "--config", cfg});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("group- or world-writable notify command"), std::string::npos) << r.err;
+  chmod(page.c_str(), 0755);
   r = run({MENDD_PATH, "--check-config", "--config", cfg});
   EXPECT_EQ(r.status, 0) << r.err;
 }

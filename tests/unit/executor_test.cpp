@@ -646,6 +646,18 @@ TEST(Executor, AWaitingPlanEscalatesAtItsDeadlineOrEndsWhenTheFaultClears) {
   b_now.state = IncidentState::Resolved;
   h.ex->refresh(b_now);
   h.ex->tick(3 * kS);
+  // A loop looks recovered between its failures: not cleared until it stays so for the
+  // policy's stable_for (20 s).
+  EXPECT_EQ(h.ex->find("inc-b")->state, RunState::Queued);
+  Incident b_again = b;  // the next failure of the loop
+  h.ex->refresh(b_again);
+  h.ex->tick(10 * kS);
+  EXPECT_EQ(h.ex->find("inc-b")->state, RunState::Queued);
+  h.ex->refresh(b_now);
+  h.ex->tick(12 * kS);
+  h.ex->tick(31 * kS);  // 19 s recovered: still waiting
+  EXPECT_EQ(h.ex->find("inc-b")->state, RunState::Queued);
+  h.ex->tick(33 * kS);
   EXPECT_EQ(h.ex->find("inc-b")->state, RunState::Done);
   EXPECT_EQ(h.ex->find("inc-b")->reason, "the fault cleared while the plan waited for a slot");
   EXPECT_EQ(h.ex->find("inc-a")->state, RunState::Queued);

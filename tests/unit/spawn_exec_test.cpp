@@ -1,3 +1,4 @@
+#include <fcntl.h>
 // The spawn helper and the actions built on it (exec), and throttle_io against a fake systemd.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -6,6 +7,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 
 #include "correlate/incident_json.h"
 #include "fake_units.h"
@@ -83,6 +86,45 @@ TEST(Spawn, TimeoutKillsTheWholeProcessGroup) {
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->timed_out);
   EXPECT_FALSE(r->ok());
+  pid_t child = 0;
+  std::ifstream(d.path + "/child") >> child;
+  ASSERT_GT(child, 0);
+  for (int i = 0; i < 100 && alive(child); ++i)
+    usleep(10000);
+  EXPECT_FALSE(alive(child));
+}
+
+// A descriptor mendd holds without O_CLOEXEC (before: rotate_logs' and confine's dup()s) never
+// reaches a command.
+TEST(Spawn, NoDescriptorOfMenddLeaksIntoTheCommand) {
+  TempDir d;
+  const int leaky = open("/dev/null", O_RDONLY);  // no O_CLOEXEC
+  ASSERT_GE(leaky, 3);
+  auto s = d.script("fds", "ls /proc/$$/fd");
+  SpawnOptions o;
+  o.argv = {s};
+  auto r = spawn_and_wait(o);
+  close(leaky);
+  ASSERT_TRUE(r.ok());
+  std::istringstream fds(r->output);
+  std::set<int> seen;
+  for (int fd; fds >> fd;)
+    seen.insert(fd);
+  EXPECT_EQ(seen.count(leaky), 0u) << r->output;
+  EXPECT_TRUE(seen.count(0) && seen.count(1) && seen.count(2)) << r->output;
+}
+
+// A command that exits on time but leaves a child holding its output: killed at the timeout
+// through its own process group, while its pid is still its own (not reaped until the end).
+TEST(Spawn, ExitedCommandWhoseChildHoldsTheOutputIsKilledAtTheTimeout) {
+  TempDir d;
+  auto s = d.script("fork", "sleep 300 & echo $! > " + d.path + "/child; exit 0");
+  SpawnOptions o;
+  o.argv = {s};
+  o.timeout_ns = 300000000;
+  auto r = spawn_and_wait(o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->timed_out);
   pid_t child = 0;
   std::ifstream(d.path + "/child") >> child;
   ASSERT_GT(child, 0);
