@@ -519,7 +519,11 @@ void Executor::run_steps(PlanRun& r, uint64_t now) {
     step.description = a.describe();
     record(RecordKind::ActionStarted, 5, r, "Running " + step.action + ": " + step.description,
            step.action, "started");
-    if (auto st = journal_->intent(r.id, i, step.action, params_json(r.policy->actions[i].params));
+    // What undoes the step is known before it runs (the value it replaces): written with the
+    // intent, so a kill between the apply and its "applied" record is undone too.
+    nlohmann::json foreseen = a.reversible() ? a.undo_state() : nlohmann::json();
+    if (auto st = journal_->intent(r.id, i, step.action, params_json(r.policy->actions[i].params),
+                                   foreseen);
         !st.ok()) {
       rollback(r, now);
       escalate(r, "cannot write the intent journal: " + st.error().message, now);
@@ -936,7 +940,11 @@ Status Executor::recover(uint64_t now) {
     // mendd stopped in the middle of this plan. Undo what it applied, newest first, then say so.
     std::string tried;
     for (auto it = u.steps.rbegin(); it != u.steps.rend(); ++it) {
-      if (!it->applied || it->rolled_back)
+      // Not known to be applied, but its undo was foreseen: killed between the apply and its
+      // record. Undone all the same (restoring the value it would have replaced changes nothing
+      // if it never ran).
+      const bool maybe = !it->applied && !it->undo.empty();
+      if ((!it->applied && !maybe) || it->rolled_back)
         continue;
       ActionContext ctx;
       ctx.units = &units_;
@@ -960,7 +968,7 @@ Status Executor::recover(uint64_t now) {
         } else if (Status rb = a->rollback(); !rb.ok()) {
           result = "rollback failed: " + rb.error().message;
         } else {
-          result = "rolled back";
+          result = maybe ? "rolled back (killed while it applied)" : "rolled back";
           (void)journal_->rolled_back(u.run_id, it->index);
         }
       }

@@ -150,9 +150,12 @@ Status IntentJournal::begin(const std::string& run, const std::string& incident,
 }
 
 Status IntentJournal::intent(const std::string& run, size_t step, const std::string& action,
-                             const nlohmann::json& params) {
-  return append(
-      {{"run", run}, {"phase", "intent"}, {"step", step}, {"action", action}, {"params", params}});
+                             const nlohmann::json& params, const nlohmann::json& undo) {
+  nlohmann::json j = {
+      {"run", run}, {"phase", "intent"}, {"step", step}, {"action", action}, {"params", params}};
+  if (undo.is_object() && !undo.empty())
+    j["undo"] = undo;
+  return append(j);
 }
 
 Status IntentJournal::applied(const std::string& run, size_t step, const nlohmann::json& undo) {
@@ -236,6 +239,7 @@ Result<std::vector<UnfinishedRun>> IntentJournal::unfinished() const {
       s.index = step;
       s.action = j.value("action", "");
       s.params = j.value("params", nlohmann::json::object());
+      s.undo = j.value("undo", nlohmann::json::object());
       steps.push_back(s);
     }
     for (auto& s : steps) {

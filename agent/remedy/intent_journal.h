@@ -29,7 +29,7 @@ struct JournalStep {
   size_t index = 0;
   std::string action;
   nlohmann::json params;
-  nlohmann::json undo;
+  nlohmann::json undo;  // from "applied"; else what the intent foresaw (see intent())
   bool applied = false;
   bool rolled_back = false;
 };
@@ -52,8 +52,10 @@ class IntentJournal {
         max_bytes_(max_bytes) {}
   Status begin(const std::string& run, const std::string& incident, const std::string& policy,
                const std::string& target);
+  // `undo`: how the step would be undone, as known before it runs (the value it replaces), so
+  // a crash between the apply and its "applied" record can still be undone; null if unknown.
   Status intent(const std::string& run, size_t step, const std::string& action,
-                const nlohmann::json& params);
+                const nlohmann::json& params, const nlohmann::json& undo = nullptr);
   Status applied(const std::string& run, size_t step, const nlohmann::json& undo);
   Status rolled_back(const std::string& run, size_t step);
   // The plan's verification succeeded: from here on it is never rolled back.

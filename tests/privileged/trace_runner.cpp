@@ -135,6 +135,18 @@ nlohmann::json TraceRunner::summary(const std::string& sensor) {
   return found;
 }
 
+void TraceRunner::kill_hard() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    exit_code_ = wait_exit(pid_);
+    pid_ = -1;
+  }
+  if (out_thread_.joinable())
+    out_thread_.join();
+  if (err_thread_.joinable())
+    err_thread_.join();
+}
+
 int TraceRunner::stop() {
   if (pid_ > 0) {
     kill(pid_, SIGTERM);

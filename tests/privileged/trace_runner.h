@@ -33,6 +33,9 @@ class TraceRunner {
   std::vector<Event> events();
   // SIGTERM, wait; returns the exit code.
   int stop();
+  // kill -9, wait: mendd gets no chance to finish anything.
+  void kill_hard();
+  pid_t pid() const { return pid_; }
   std::string err();
   // The drop counters mendd prints on exit: {"type":"trace_summary","sensors":[...]}.
   // Call after stop(). Returns the entry of `sensor`, or null.

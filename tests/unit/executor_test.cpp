@@ -276,6 +276,29 @@ TEST(Executor, CrashBetweenApplyAndVerifyIsRolledBackFromTheJournalNotRepeated) 
   EXPECT_TRUE(h.records.empty());
 }
 
+// Killed after a step applied but before its "applied" record: the undo foreseen in the intent
+// record undoes it all the same.
+TEST(Executor, CrashBeforeTheAppliedRecordIsStillRolledBack) {
+  Harness h;
+  h.submit(0);
+  EXPECT_EQ(h.memmax(), uint64_t{125} << 20);
+  std::ifstream in(h.dir + "/intent.jsonl");
+  std::string text, line;
+  while (std::getline(in, line))
+    if (line.find("\"applied\"") == std::string::npos)
+      text += line + "\n";
+  in.close();
+  ASSERT_NE(text.find("\"undo\""), std::string::npos) << text;  // foreseen in the intent
+  std::ofstream(h.dir + "/intent.jsonl", std::ios::trunc) << text;
+  h.records.clear();
+  h.reset_executor();
+  ASSERT_TRUE(h.ex->recover(100 * kS).ok());
+  EXPECT_EQ(h.memmax(), uint64_t{100} << 20);
+  ASSERT_EQ(h.records.size(), 1u);
+  EXPECT_NE(h.records[0].message.find("rolled back (killed while it applied)"), std::string::npos)
+      << h.records[0].message;
+}
+
 TEST(Executor, NotifyCommandGetsTheIncidentOnStdinWithoutAShell) {
   Harness h;
   const std::string out = h.dir + "/page.json";
