@@ -158,8 +158,18 @@ class FsSensor final : public Sensor {
           r.ok() && *r)
         f = decode_fs_error(raw, *s->ctx_.mounts, s->ctx_.manager_cgroup_root);
     }
-    if (raw.cgroup_id && !f.cgroup.empty() && f.cgroup.find("/…") == std::string::npos)
-      s->ctx_.cgroups->remember_v2(raw.cgroup_id, f.cgroup);
+    if (raw.cgroup_id) {
+      // The writer's cgroup as mendd's own cgroup mount shows it, found by its identity (the
+      // id): the kernel's path starts at the host's root, which is not the manager's root when
+      // mendd runs in a cgroup namespace (a container, the booted-system test).
+      const std::string seen = s->ctx_.cgroups->v2_path(raw.cgroup_id);
+      if (!seen.empty() && seen != f.cgroup) {
+        f.cgroup = seen;
+        f.unit = unit_from_cgroup(seen, s->ctx_.manager_cgroup_root).unit;
+      } else if (seen.empty() && !f.cgroup.empty() && f.cgroup.find("/…") == std::string::npos) {
+        s->ctx_.cgroups->remember_v2(raw.cgroup_id, f.cgroup);  // gone already: the kernel's
+      }
+    }
     ++s->events_;
     if (s->emit_)
       (*s->emit_)(Event{raw.ts_ns, std::move(f)});
