@@ -45,15 +45,22 @@ TEST(NeverHarms, OomLoopInACgroupEndingInARealUnitsNameLeavesTheUnitUntouched) {
 
   // The attacker's tree, in the memory hierarchy and the unified one (both are read).
   const std::string top = unique_name("mend-fake");
-  std::vector<std::unique_ptr<Cgroup>> tree;
+  // Removed leaf first (a cgroup with children cannot be removed), pass or fail.
+  struct Tree {
+    std::vector<std::unique_ptr<Cgroup>> v;
+    ~Tree() {
+      while (!v.empty())
+        v.pop_back();
+    }
+  } tree;
   std::vector<std::string> leaves;
   for (const std::string& h : {memory, cgroup2_root()}) {
-    tree.push_back(std::make_unique<Cgroup>(h, top));
-    tree.push_back(std::make_unique<Cgroup>(h, top + "/app.slice"));
-    tree.push_back(std::make_unique<Cgroup>(h, top + "/app.slice/" + victim));
-    leaves.push_back(tree.back()->dir());
+    tree.v.push_back(std::make_unique<Cgroup>(h, top));
+    tree.v.push_back(std::make_unique<Cgroup>(h, top + "/app.slice"));
+    tree.v.push_back(std::make_unique<Cgroup>(h, top + "/app.slice/" + victim));
+    leaves.push_back(tree.v.back()->dir());
   }
-  tree[2]->write("memory.limit_in_bytes", "50M");
+  tree.v[2]->write("memory.limit_in_bytes", "50M");
   for (int i = 0; i < 4; ++i) {
     pid_t hog = spawn_in(leaves, {"/usr/bin/python3", "-c", "x = b'\\x01' * (200 << 20)"});
     EXPECT_EQ(wait_exit(hog), 128 + SIGKILL);
