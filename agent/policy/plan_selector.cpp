@@ -2,6 +2,8 @@
 
 #include <fnmatch.h>
 
+#include "../systemd/unit_resolver.h"
+
 namespace mend {
 
 namespace {
@@ -16,16 +18,6 @@ bool glob_any(const std::vector<std::string>& globs, const std::string& value) {
 std::string entity(const Incident& inc, const char* key) {
   auto it = inc.root_cause.entities.find(key);
   return it == inc.root_cause.entities.end() ? "" : it->second;
-}
-
-// Units that hold other units or a person's whole session: acting on one acts on everything
-// below it (an unprivileged user's OOM in its own session names user@UID.service).
-bool holds_others(const std::string& u) {
-  auto ends = [&](std::string_view suf) {
-    return u.size() >= suf.size() && u.compare(u.size() - suf.size(), suf.size(), suf) == 0;
-  };
-  return ends(".slice") || u == "init.scope" || (u.rfind("user@", 0) == 0 && ends(".service")) ||
-         (u.rfind("session-", 0) == 0 && ends(".scope"));
 }
 
 bool named_literally(const std::vector<std::string>& units, const std::string& u) {
@@ -61,7 +53,7 @@ PlanChoice select_plan(const Incident& inc, const std::vector<CompiledPolicy>& p
                 (rc.culprit_unit.empty() ? "(none)" : rc.culprit_unit) + " is not in its units";
       continue;
     }
-    if (!rc.culprit_unit.empty() && holds_others(rc.culprit_unit) &&
+    if (!rc.culprit_unit.empty() && holds_other_units(rc.culprit_unit) &&
         !named_literally(m.units, rc.culprit_unit)) {
       why_not = "policy " + p.ir.name + ": " + rc.culprit_unit +
                 " holds other units or a session; a policy must name it literally in units";

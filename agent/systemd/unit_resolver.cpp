@@ -101,6 +101,11 @@ size_t unit_after_slices(const std::vector<std::string_view>& parts, size_t i) {
 
 }  // namespace
 
+bool holds_other_units(std::string_view u) {
+  return ends_with(u, ".slice") || u == "init.scope" || is_user_manager(u) ||
+         (u.substr(0, 8) == "session-" && ends_with(u, ".scope"));
+}
+
 UnitRef unit_from_cgroup(std::string_view cgroup_path, std::string_view manager_root) {
   UnitRef ref;
   auto parts = split_path(cgroup_path);

@@ -16,6 +16,10 @@ struct UnitRef {
 
 bool is_valid_unit_name(std::string_view name);
 
+// Units that hold other units or a person's whole session (slices, init.scope,
+// user@UID.service, session-N.scope): acting on one acts on everything below it.
+bool holds_other_units(std::string_view unit);
+
 // The unit owning `cgroup_path` (e.g. "/system.slice/app.service/sub") as the manager whose
 // tree starts at `manager_root` lays it out: below the root only slices, nested the way systemd
 // nests them ("a-b.slice" in "a.slice"), then the unit. Anything else is not that manager's:

@@ -135,9 +135,9 @@ nlohmann::json TraceRunner::summary(const std::string& sensor) {
   return found;
 }
 
-void TraceRunner::kill_hard() {
+void TraceRunner::end(int sig) {
   if (pid_ > 0) {
-    kill(pid_, SIGKILL);
+    kill(pid_, sig);
     exit_code_ = wait_exit(pid_);
     pid_ = -1;
   }
@@ -147,16 +147,12 @@ void TraceRunner::kill_hard() {
     err_thread_.join();
 }
 
+void TraceRunner::kill_hard() {
+  end(SIGKILL);
+}
+
 int TraceRunner::stop() {
-  if (pid_ > 0) {
-    kill(pid_, SIGTERM);
-    exit_code_ = wait_exit(pid_);
-    pid_ = -1;
-  }
-  if (out_thread_.joinable())
-    out_thread_.join();
-  if (err_thread_.joinable())
-    err_thread_.join();
+  end(SIGTERM);
   {
     std::lock_guard<std::mutex> g(mu_);
     EXPECT_TRUE(bad_lines_.empty())

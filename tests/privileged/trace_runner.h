@@ -46,6 +46,7 @@ class TraceRunner {
 
  private:
   void reader(int fd, bool is_stdout);
+  void end(int sig);  // signal, wait, join the readers
   pid_t pid_ = -1;
   int exit_code_ = -1;
   std::string socket_;

@@ -30,6 +30,7 @@
 #include <sstream>
 
 #include "../../systemd/unit_ops.h"
+#include "../../systemd/unit_resolver.h"
 #include "../action.h"
 #include "../confine.h"
 #include "../spawn.h"
@@ -496,22 +497,13 @@ class RotateLogsAction final : public Action {
         return Error{"cannot tell which unit writes the log (pid " + std::to_string(pid) +
                          "): " + u.error().message,
                      u.error().code};
-      if ((ctx_.is_protected && ctx_.is_protected(*u)) || holds_others(*u))
+      if ((ctx_.is_protected && ctx_.is_protected(*u)) || holds_other_units(*u))
         return Error{"the log is written by pid " + std::to_string(pid) + " of " + *u +
                          ", which mend never reloads",
                      EPERM};
       units.insert(*u);
     }
     return units;
-  }
-
-  static bool holds_others(const std::string& u) {
-    auto ends = [&](const char* suf) {
-      const size_t n = strlen(suf);
-      return u.size() >= n && u.compare(u.size() - n, n, suf) == 0;
-    };
-    return ends(".slice") || u == "init.scope" || (u.rfind("user@", 0) == 0 && ends(".service")) ||
-           (u.rfind("session-", 0) == 0 && ends(".scope"));
   }
 
   static Status collapse(int live, uint64_t len) {
