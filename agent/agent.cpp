@@ -30,6 +30,7 @@
 #include "sinks/metrics.h"
 #include "systemd/serialized_unit_ops.h"
 #include "systemd/systemd_bus.h"
+#include "systemd/transient_child.h"
 
 namespace mend {
 
@@ -44,8 +45,9 @@ void emit(const Record& r, Metrics& metrics) {
   SPDLOG_INFO("[{}] {}: {}", record_kind_name(r.kind), r.incident_id, r.message);
 }
 
-ExecutorConfig executor_config(const AgentConfig& c) {
+ExecutorConfig executor_config(const AgentConfig& c, ChildLauncher* children) {
   ExecutorConfig e;
+  e.children = children;
   e.state_dir = c.state_dir;
   e.guardrails.dry_run = c.executor.dry_run;
   e.guardrails.node_max_per_hour = c.executor.max_actions_per_hour;
@@ -58,6 +60,7 @@ ExecutorConfig executor_config(const AgentConfig& c) {
   e.approval_timeout_ns = c.executor.approval_timeout_ns;
   e.notify_command = c.executor.notify_command;
   e.notify_timeout_ns = c.executor.notify_timeout_ns;
+  e.notify_user = c.executor.notify_user;
   // Steps on a thread of their own: the loop keeps reading the sensors (no ring buffer fills
   // up behind a rotation of many GB) and serving mendctl, whose explain shows the progress.
   e.background_steps = true;
@@ -153,8 +156,24 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
       (void)ops.process(monotonic_ns(), drained);
     }
   };
+  // Commands run as transient units of the manager, with their own sandbox, unless mend.yaml
+  // says inline (or mendd has no system manager to ask).
+  TransientLauncher transient(opt.bus == "user" ? BusScope::User : BusScope::System);
+  auto launcher_for = [&](const AgentConfig& c) -> ChildLauncher* {
+    const std::string& m = c.executor.children;
+    return m == "transient" || (m == "auto" && opt.bus == "system") ? &transient : nullptr;
+  };
+  if (launcher_for(cfg)) {
+    auto swept = transient.sweep();
+    if (!swept.ok())
+      SPDLOG_WARN("{}", swept.error().message);
+    else if (*swept)
+      SPDLOG_INFO("Collected {} transient unit(s) a previous mendd left behind", *swept);
+  }
+  SPDLOG_INFO("Commands run {}", launcher_for(cfg) ? "as transient units of the manager"
+                                                   : "as children of mendd (executor.children)");
   LiveProbe probe(units);
-  Executor executor(executor_config(cfg), units, probe, emit_record);
+  Executor executor(executor_config(cfg, launcher_for(cfg)), units, probe, emit_record);
   if (auto st = executor.guardrails().load(monotonic_ns()); !st.ok())
     SPDLOG_ERROR("{}", st.error().message);
   if (auto st = executor.recover(monotonic_ns()); !st.ok())
@@ -327,7 +346,7 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
             if (c->state_dir != cfg.state_dir || c->control.socket != cfg.control.socket ||
                 c->control.group != cfg.control.group || c->enabled_sensors != cfg.enabled_sensors)
               SPDLOG_WARN("state_dir, control and the sensor set change at the next restart");
-            executor.reconfigure(executor_config(*c));
+            executor.reconfigure(executor_config(*c, launcher_for(*c)));
             // A damaged guardrail history holds every budget spent until a person repairs
             // or removes it; a reload is when it is read again.
             if (!executor.guardrails().damaged().empty()) {

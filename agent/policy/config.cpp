@@ -255,6 +255,12 @@ class Loader {
             if (e.pause_file.empty() || e.pause_file[0] != '/')
               fail(v, "executor.pause_file: expected an absolute path");
           }},
+         {"children",
+          [&](const YAML::Node& v) {
+            e.children = scalar(v, "executor.children");
+            if (e.children != "auto" && e.children != "transient" && e.children != "inline")
+              fail(v, "executor.children: expected auto, transient or inline");
+          }},
          {"approval_timeout",
           [&](const YAML::Node& v) {
             e.approval_timeout_ns = duration(v, "executor.approval_timeout", 10 * s, 7 * 24 * hour);
@@ -273,6 +279,14 @@ class Loader {
                           fail(c,
                                "executor.notify.command: argv[0] must be an absolute path "
                                "(no shell)");
+                      }},
+                     {"user",
+                      [&](const YAML::Node& c) {
+                        e.notify_user = scalar(c, "executor.notify.user");
+                        for (char ch : e.notify_user)
+                          if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+                                ch == '-'))
+                            fail(c, "executor.notify.user: a user name (a-z, 0-9, _, -)");
                       }},
                      {"timeout", [&](const YAML::Node& c) {
                         e.notify_timeout_ns =

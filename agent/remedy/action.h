@@ -23,6 +23,7 @@
 namespace mend {
 
 class UnitOps;
+class ChildLauncher;
 struct Incident;
 
 // What a long step says about itself while it runs ("compressed 1.2 GiB of 4.0 GiB"), shown by
@@ -55,6 +56,8 @@ struct ActionContext {
   std::string procfs = "/proc";
   std::string sysfs = "/sys";
   std::string state_dir;  // mendd's own directory (staging); empty: none
+  // Where commands run (transient units of the manager); null: children of mendd's (tests).
+  ChildLauncher* children = nullptr;
   // The executor's protected-unit check, for actions that pick further units themselves.
   std::function<bool(const std::string&)> is_protected;
   // Where the step in progress reports how far it is; null: nobody asks.

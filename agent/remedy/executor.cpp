@@ -243,6 +243,7 @@ void Executor::submit_prepared(PlanRun& r, uint64_t now) {
   ctx.procfs = cfg_.procfs;
   ctx.sysfs = cfg_.sysfs;
   ctx.state_dir = cfg_.state_dir;
+  ctx.children = cfg_.children;
   // A copy: a reload may change the guardrails while a step reads them from its own thread.
   ctx.is_protected = [globs = cfg_.guardrails.protected_units](const std::string& u) {
     return Guardrails::matches(globs, u);
@@ -913,6 +914,12 @@ void Executor::notify(const PlanRun& r) {
   o.env["MEND_INCIDENT_ID"] = r.incident.id;
   o.env["MEND_ROOT_CAUSE"] = r.incident.root_cause.kind;
   o.env["MEND_UNIT"] = r.target;
+  // A page must reach the pager: the network (which mendd itself has not), nothing else.
+  o.purpose = "notify";
+  o.launcher = cfg_.children;
+  o.sandbox.user = cfg_.notify_user;
+  o.sandbox.network = true;
+  o.sandbox.read_only = true;
   notifier_.send(std::move(o));  // off the loop; bounded
 }
 
@@ -950,6 +957,9 @@ Status Executor::recover(uint64_t now) {
       ctx.units = &units_;
       ctx.unit = u.target;
       ctx.procfs = cfg_.procfs;
+      ctx.sysfs = cfg_.sysfs;
+      ctx.state_dir = cfg_.state_dir;
+      ctx.children = cfg_.children;
       std::unique_ptr<Action> a;
       std::string result;
       try {

@@ -31,6 +31,10 @@ struct ExecutorConfig {
   uint64_t approval_timeout_ns = 900000000000ull;  // 15 min, then escalate
   std::vector<std::string> notify_command;         // argv, no shell; incident JSON on stdin
   uint64_t notify_timeout_ns = 10000000000ull;
+  std::string notify_user;  // the paging hook runs as this user (empty: root, no capabilities)
+  // Where commands run: transient units of the manager (mendd's service), or, when null,
+  // children of mendd's (tests, hosts without a system manager). Not owned.
+  ChildLauncher* children = nullptr;
   std::string procfs = "/proc";
   std::string sysfs = "/sys";
   // Each step's apply and verify on a thread of its own, so the event loop keeps reading the

@@ -9,6 +9,7 @@
 
 #include "host/clock.h"
 #include "mend/text.h"
+#include "transient_child.h"
 
 namespace mend {
 
@@ -189,45 +190,56 @@ void SystemdBus::disconnect() {
   bus_ = nullptr;
 }
 
+Result<sd_bus*> open_manager_bus(BusScope scope, bool* direct) {
+  // Prefer the manager's private socket (no bus daemon in the way, works before D-Bus is up
+  // and for root only); fall back to the bus.
+  std::string priv;
+  if (scope == BusScope::System) {
+    priv = "/run/systemd/private";
+  } else if (const char* rt = getenv("XDG_RUNTIME_DIR")) {
+    priv = std::string(rt) + "/systemd/private";
+  }
+  if (direct)
+    *direct = false;
+  sd_bus* b = nullptr;
+  int r = -ENOENT;
+  if (!priv.empty() && access(priv.c_str(), W_OK) == 0) {
+    r = sd_bus_new(&b);
+    if (r >= 0)
+      r = sd_bus_set_address(b, ("unix:path=" + priv).c_str());
+    if (r >= 0)
+      r = sd_bus_negotiate_fds(b, 1);
+    if (r >= 0)
+      r = sd_bus_start(b);
+    if (r >= 0) {
+      if (direct)
+        *direct = true;
+      return b;
+    }
+    if (b)
+      sd_bus_unref(b);
+    b = nullptr;
+  }
+  r = scope == BusScope::System ? sd_bus_open_system(&b) : sd_bus_open_user(&b);
+  if (r < 0)
+    return Error::from_errno(std::string("Failed to connect to the systemd ") +
+                                 (scope == BusScope::System ? "system" : "user") + " manager",
+                             -r);
+  return b;
+}
+
 int SystemdBus::fd() const {
   return bus_ ? sd_bus_get_fd(bus_) : -1;
 }
 
 Status SystemdBus::connect(uint64_t now, std::vector<Event>& out) {
   disconnect();
-  // Prefer the manager's private socket (no bus daemon in the way, works before D-Bus is up
-  // and for root only); fall back to the bus.
-  std::string priv;
-  if (scope_ == BusScope::System) {
-    priv = "/run/systemd/private";
-  } else if (const char* rt = getenv("XDG_RUNTIME_DIR")) {
-    priv = std::string(rt) + "/systemd/private";
-  }
   bool direct = false;
-  int r = -ENOENT;
-  if (!priv.empty() && access(priv.c_str(), W_OK) == 0) {
-    sd_bus* b = nullptr;
-    r = sd_bus_new(&b);
-    if (r >= 0)
-      r = sd_bus_set_address(b, ("unix:path=" + priv).c_str());
-    if (r >= 0)
-      r = sd_bus_start(b);
-    if (r >= 0) {
-      bus_ = b;
-      direct = true;
-    } else if (b) {
-      sd_bus_unref(b);
-    }
-  }
-  if (!bus_) {
-    r = scope_ == BusScope::System ? sd_bus_open_system(&bus_) : sd_bus_open_user(&bus_);
-    if (r < 0) {
-      bus_ = nullptr;
-      return Error::from_errno(std::string("Failed to connect to the systemd ") +
-                                   (scope_ == BusScope::System ? "system" : "user") + " manager",
-                               -r);
-    }
-  }
+  auto b = open_manager_bus(scope_, &direct);
+  if (!b.ok())
+    return b.error();
+  bus_ = *b;
+  int r = 0;
   // On a direct connection messages carry no sender: match on path and interface only.
   const char* sender = direct ? nullptr : kDest;
   sd_bus_slot* s = nullptr;
@@ -289,6 +301,8 @@ Status SystemdBus::seed_all(uint64_t now, std::vector<Event>& out) {
   uint32_t jid;
   while (r >= 0 && (r = sd_bus_message_read(reply, "(ssssssouso)", &name, &desc, &load, &active,
                                             &sub, &follow, &path, &jid, &jtype, &jpath)) > 0) {
+    if (is_mend_child_unit(name))
+      continue;
     UnitProps p;
     p.active_state = active;
     p.sub_state = sub;
@@ -362,6 +376,9 @@ int SystemdBus::on_properties_changed(sd_bus_message* m, void* ud, sd_bus_error*
     return 0;
   std::string unit = name;
   free(name);
+  // mendd's own commands: their failures are in the step's record, never an incident.
+  if (is_mend_child_unit(unit))
+    return 0;
   const char* iface = nullptr;
   if (sd_bus_message_read(m, "s", &iface) < 0)
     return 0;

@@ -20,6 +20,10 @@ namespace mend {
 
 enum class BusScope { System, User };
 
+// A new connection to the manager: its private socket when mendd may use it (root), else the
+// bus. `direct` says which (messages on a direct connection carry no sender).
+Result<sd_bus*> open_manager_bus(BusScope scope, bool* direct = nullptr);
+
 class SystemdBus final : public UnitOps {
  public:
   // What a connection is for: Watch follows every unit (the units sensor); Operate only runs

@@ -29,6 +29,11 @@ struct ExecutorSettings {
   uint64_t shutdown_grace_ns = 15000000000ull;
   std::vector<std::string> notify_command;  // argv, no shell; incident JSON on stdin
   uint64_t notify_timeout_ns = 10000000000ull;
+  std::string notify_user;  // empty: root without capabilities
+  // Where commands (exec, notify, logrotate, journalctl, volume tools) run: "transient" units
+  // of the manager with their own sandbox, "inline" as children of mendd's, or "auto":
+  // transient when mendd talks to the system manager.
+  std::string children = "auto";
 };
 
 struct CorrelationSettings {

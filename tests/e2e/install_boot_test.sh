@@ -46,12 +46,14 @@ fail() {
 cg_hier=(systemd unified memory pids cpu cpuacct)
 container_pid=""
 remote_pid=""
+page_pid=""
 mounts=() # unmounted in reverse order
 loops=()
 cleanup() {
   local rc=$?
   set +e
   [ -n "$remote_pid" ] && kill "$remote_pid" 2>/dev/null && wait "$remote_pid" 2>/dev/null
+  [ -n "$page_pid" ] && kill "$page_pid" 2>/dev/null && wait "$page_pid" 2>/dev/null
   if [ -n "$container_pid" ]; then
     # PID 1 of the namespace dies and the kernel kills every process in it.
     kill -9 "$container_pid" 2>/dev/null
@@ -387,12 +389,126 @@ assert "MEND_INCIDENT_ID" in r and "MEND_MTTR_MS" in r, r
 print("forwarded with its MEND_* fields:", sorted(k for k in r if k.startswith("MEND_")))
 '
 
+step "an escalation pages a listener on 127.0.0.1: commands run as transient units, not in mendd's cage"
+# mendd itself has no network (PrivateNetwork=yes) and holds CAP_SYS_ADMIN & co.; its exec step
+# and its paging hook must run with none of that: as units of their own, the hook with the
+# network, neither with a capability.
+page_port=$((20000 + RANDOM % 20000))
+python3 - "$page_port" "$work/page.txt" <<'EOF' &
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(4)
+s.settimeout(120)
+c, _ = s.accept()
+c.settimeout(10)
+data = b""
+while True:
+    b = c.recv(65536)
+    if not b:
+        break
+    data += b
+open(sys.argv[2], "wb").write(data)
+EOF
+page_pid=$!
+cat >"$root/usr/local/sbin/mend-test-page" <<EOF
+#!/bin/bash
+# The test's paging hook: what it runs as, then the incident (stdin), to a listener on loopback.
+exec 3<>/dev/tcp/127.0.0.1/$page_port
+{ echo "page: uid=\$(id -u) \$(grep CapEff /proc/self/status | tr -d '\t') \$(grep -o 'mend-notify-[0-9a-f]*\.service' /proc/self/cgroup | head -1)"; cat; } >&3
+EOF
+cat >"$root/usr/local/sbin/mend-test-step" <<'EOF'
+#!/bin/bash
+# The test's exec step: says what it runs as (mend keeps the output), then fails.
+echo "step: uid=$(id -u) $(grep CapEff /proc/self/status | tr -d '\t') $(grep -o 'mend-exec-[0-9a-f]*\.service' /proc/self/cgroup | head -1)"
+exit 1
+EOF
+chmod 0755 "$root/usr/local/sbin/mend-test-page" "$root/usr/local/sbin/mend-test-step"
+cat >"$root/etc/mend/policies.d/05-test-page.yaml" <<'EOF'
+policies:
+  - name: test-crash-page
+    match: {root_cause: unit_crash, units: [crashapp.service], min_confidence: 0.5}
+    mode: auto
+    allow_irreversible: true
+    actions:
+      - exec: {command: [/usr/local/sbin/mend-test-step], timeout: 10s}
+    verify: {deadline: 30s, stable_for: 2s}
+    on_failure: escalate
+EOF
+chmod 0644 "$root/etc/mend/policies.d/05-test-page.yaml"
+in_sys sed -i 's|^  # notify: {command: .*|  notify: {command: [/usr/local/sbin/mend-test-page], timeout: 10s}|' \
+  /etc/mend/mend.yaml
+in_sys grep -q 'mend-test-page' /etc/mend/mend.yaml || fail "could not set executor.notify"
+cat >"$root/etc/systemd/system/crashapp.service" <<'EOF'
+[Unit]
+Description=mend test: a service that crashes at every start
+StartLimitIntervalSec=0
+[Service]
+ExecStart=/bin/sh -c 'echo crashapp starting; sleep 0.5; exit 3'
+Restart=on-failure
+RestartSec=500ms
+EOF
+in_sys systemctl daemon-reload
+in_sys systemctl reload mend.service ||
+  { in_sys journalctl -u mend.service --no-pager | tail -n 20; fail "systemctl reload mend"; }
+in_sys systemctl start crashapp.service
+for _ in $(seq 600); do # 60 s
+  [ -s "$work/page.txt" ] && break
+  kill -0 "$page_pid" 2>/dev/null || break
+  sleep 0.1
+done
+in_sys systemctl stop crashapp.service
+in_sys journalctl -o short-monotonic --no-pager -u mend.service | tail -20
+[ -s "$work/page.txt" ] || fail "the notify command did not reach 127.0.0.1:$page_port"
+wait "$page_pid" || true
+page_pid=""
+head -c 600 "$work/page.txt"
+echo
+head -1 "$work/page.txt" | grep -qE '^page: uid=0 CapEff:0{16} mend-notify-[0-9a-f]{16}\.service$' ||
+  fail "the paging hook did not run as a transient unit without capabilities"
+sed -n 2p "$work/page.txt" | python3 -c '
+import json, sys
+inc = json.load(sys.stdin)
+assert inc["root_cause"]["kind"] == "unit_crash", inc["root_cause"]
+print("paged incident", inc["id"], inc["root_cause"]["summary"])
+'
+in_sys journalctl -o json --no-pager MEND_POLICY=test-crash-page MEND_RESULT=escalated |
+  head -1 >"$work/escalated.json"
+python3 - "$work/escalated.json" <<'EOF'
+import json, re, sys
+r = json.load(open(sys.argv[1]))
+m = r["MESSAGE"]
+print(m)
+assert re.search(r"step: uid=0 CapEff:0{16} mend-exec-[0-9a-f]{16}\.service", m), \
+    "the exec step did not run as a transient unit without capabilities"
+EOF
+in_sys systemctl show mend.service -p PrivateNetwork | grep -qx PrivateNetwork=yes ||
+  fail "mendd itself gained the network"
+left=""
+for _ in $(seq 50); do
+  left=$(in_sys systemctl list-units --all --no-legend --plain 'mend-*' | grep -v '^mend\.service' || true)
+  [ -z "$left" ] && break
+  sleep 0.1
+done
+[ -z "$left" ] || fail "transient units left behind: $left"
+# The test's own files go (dpkg --purge below removes only what the package owns), and
+# mend.yaml names no paging hook again.
+in_sys sed -i 's|^  notify: {command: \[/usr/local/sbin/mend-test-page\].*|  # notify: none|' \
+  /etc/mend/mend.yaml
+rm -f "$root/etc/mend/policies.d/05-test-page.yaml" "$root/usr/local/sbin/mend-test-page" \
+  "$root/usr/local/sbin/mend-test-step" "$root/etc/systemd/system/crashapp.service"
+in_sys systemctl daemon-reload
+
 step "upgrade (dpkg -i again): mendd restarted, the edited conffile kept"
 before=$(in_sys systemctl show -p MainPID --value mend.service)
 in_sys dpkg -i --force-confold /var/tmp/mend.deb
 after=$(in_sys systemctl show -p MainPID --value mend.service)
 echo "MainPID $before -> $after"
-[ "$after" != "$before" ] && [ "$after" != 0 ] || fail "mendd was not restarted on upgrade"
+[ "$after" != "$before" ] && [ "$after" != 0 ] ||
+  { in_sys journalctl -o short-monotonic --no-pager -u mend.service | tail -n 30
+    in_sys systemctl status mend.service --no-pager || true
+    fail "mendd was not restarted on upgrade"; }
 in_sys grep -q 'stable_for: 3s' /etc/mend/policies.d/10-disk-logs.yaml ||
   fail "the upgrade replaced an edited conffile"
 

@@ -67,7 +67,8 @@ executor:
   pause_file: /run/mend/pause
   approval_timeout: 5m
   shutdown_grace: 20s
-  notify: {command: [/usr/local/bin/page, --team, sre], timeout: 5s}
+  notify: {command: [/usr/local/bin/page, --team, sre], timeout: 5s, user: pager}
+  children: inline
 correlation: {window: 2m, quiet: 5m, reorder: 1s}
 metrics: {listen: "127.0.0.1:9464"}
 slo:
@@ -87,6 +88,8 @@ slo:
   EXPECT_EQ(c->executor.shutdown_grace_ns, 20000000000u);
   EXPECT_EQ(c->executor.notify_command.size(), 3u);
   EXPECT_EQ(c->executor.notify_timeout_ns, 5000000000u);
+  EXPECT_EQ(c->executor.notify_user, "pager");
+  EXPECT_EQ(c->executor.children, "inline");
   EXPECT_EQ(c->correlation.window_ns, 120000000000u);
   EXPECT_EQ(c->correlation.reorder_ns, 1000000000u);
   ASSERT_EQ(c->slos.size(), 2u);
@@ -127,6 +130,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Bad{"state_dir: var/lib/mend\n", "1:12", "absolute path"},
                       Bad{"executor:\n  notify: {command: [page]}\n", "2:21", "absolute path"},
                       Bad{"executor:\n  max_concurrent: 0\n", "2:19", "out of range"},
+                      Bad{"executor:\n  children: fork\n", "2:13", "auto, transient or inline"},
+                      Bad{"executor:\n  notify: {command: [/bin/page], user: \"r oot\"}\n", "2:40",
+                          "a user name"},
                       Bad{"executor:\n  budget: 3\n", "2:3", "unknown key \"executor.budget\""},
                       Bad{"slo:\n  - {unit: a.service, objective: 100%}\n", "2:34", "out of range"},
                       Bad{"slo:\n  - {unit: a.service}\n", "2:5", "needs unit and objective"},

@@ -148,6 +148,13 @@ INSTANTIATE_TEST_SUITE_P(
                 "    actions:\n      - raise_memory_limit: {ceiling: 1G, property: "
                 "MemorySwapMax}\n"),
             "5:53", "is not one of MemoryMax, MemoryHigh"},
+        // a command's sandbox: capabilities and users by name
+        Bad{POL("    match: {root_cause: unit_crash}\n    allow_irreversible: true\n"
+                "    actions:\n      - exec: {command: [/bin/true], capabilities: [CAP_GOD]}\n"),
+            "6:9", "unknown capability \"CAP_GOD\""},
+        Bad{POL("    match: {root_cause: unit_crash}\n    allow_irreversible: true\n"
+                "    actions:\n      - exec: {command: [/bin/true], user: \"0\"}\n"),
+            "6:9", "must start with a lowercase letter"},
         Bad{POL("    match: {root_cause: unit_crash}\n    actions: [restart_unit]\n"
                 "    mode: yolo\n"),
             "5:11", "not a mode"},

@@ -357,3 +357,72 @@ TEST(ThrottleIo, RefusesWithoutDeviceOrUnitAndNeedsALimit) {
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.error().message.find("set at least one of"), std::string::npos);
 }
+
+namespace {
+
+// Runs commands inline, and keeps what each asked for.
+class RecordingLauncher final : public ChildLauncher {
+ public:
+  Result<std::unique_ptr<Child>> launch(const ChildCommand& c) override {
+    seen.push_back(c);
+    return inline_launcher().launch(c);
+  }
+  std::string name() const override { return "recording"; }
+  std::vector<ChildCommand> seen;
+};
+
+}  // namespace
+
+TEST(Exec, CommandsGoToTheLauncherWithThePolicysSandboxAndNothingMore) {
+  TempDir d;
+  auto fix = d.script("fix", "echo fixed");
+  RecordingLauncher l;
+  FakeUnits units;
+  ActionContext ctx;
+  ctx.units = &units;
+  ctx.unit = "db.service";
+  ctx.children = &l;
+  auto plain = ActionRegistry::instance().create(
+      "exec", Params({{"command", std::vector<std::string>{fix}}}), ctx);
+  ASSERT_TRUE(plain);
+  ASSERT_TRUE(plain->apply().ok());
+  ASSERT_EQ(l.seen.size(), 1u);
+  EXPECT_EQ(l.seen[0].purpose, "exec");
+  EXPECT_EQ(l.seen[0].argv, std::vector<std::string>{fix});
+  // The least by default: root without capabilities, no network, and nothing of mendd's
+  // environment but PATH, LANG and the MEND_* variables.
+  EXPECT_EQ(l.seen[0].sandbox.user, "");
+  EXPECT_TRUE(l.seen[0].sandbox.capabilities.empty());
+  EXPECT_FALSE(l.seen[0].sandbox.network);
+  for (const auto& e : l.seen[0].env)
+    EXPECT_TRUE(e.rfind("PATH=", 0) == 0 || e.rfind("LANG=", 0) == 0 || e.rfind("MEND_", 0) == 0)
+        << e;
+
+  auto granted = ActionRegistry::instance().create(
+      "exec",
+      Params({{"command", std::vector<std::string>{fix}},
+              {"user", std::string("app")},
+              {"capabilities", std::vector<std::string>{"CAP_NET_BIND_SERVICE"}},
+              {"network", true}}),
+      ctx);
+  ASSERT_TRUE(granted->apply().ok());
+  ASSERT_EQ(l.seen.size(), 2u);
+  EXPECT_EQ(l.seen[1].sandbox.user, "app");
+  EXPECT_EQ(l.seen[1].sandbox.capabilities, std::vector<std::string>{"CAP_NET_BIND_SERVICE"});
+  EXPECT_TRUE(l.seen[1].sandbox.network);
+}
+
+TEST(Capabilities, NamesAndMasks) {
+  EXPECT_EQ(capability_number("CAP_CHOWN"), 0);
+  EXPECT_EQ(capability_number("CAP_SYS_ADMIN"), 21);
+  EXPECT_EQ(capability_number("CAP_BPF"), 39);
+  EXPECT_EQ(capability_number("cap_chown"), -1);
+  EXPECT_EQ(capability_number(""), -1);
+  auto m = capability_mask({"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_CHOWN"});
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(*m, 3u);
+  EXPECT_EQ(*capability_mask({}), 0u);
+  auto bad = capability_mask({"CAP_CHOWN", "CAP_EVERYTHING"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("CAP_EVERYTHING"), std::string::npos);
+}

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "systemd/transient_child.h"
 #include "systemd/unit_resolver.h"
 
 using namespace mend;
@@ -98,4 +99,19 @@ TEST(PickUnitCgroup, PureV2) {
 
 TEST(PickUnitCgroup, MemoryAsLastResort) {
   EXPECT_EQ(pick_unit_cgroup("5:cpu,memory:/mend-test-oom\n0::/\n"), "/mend-test-oom");
+}
+
+TEST(TransientChildren, OnlyMenddsOwnNamingIsMenddsChild) {
+  EXPECT_TRUE(is_mend_child_unit("mend-exec-0123456789abcdef.service"));
+  EXPECT_TRUE(is_mend_child_unit("mend-notify-c1e074d65d77baaa.service"));
+  EXPECT_FALSE(is_mend_child_unit("mend.service"));
+  EXPECT_FALSE(is_mend_child_unit("mend-exec.service"));
+  EXPECT_FALSE(is_mend_child_unit("mend--0123456789abcdef.service"));
+  EXPECT_FALSE(is_mend_child_unit("mend-exec-0123456789ABCDEF.service"));
+  EXPECT_FALSE(is_mend_child_unit("mend-exec-0123456789abcde.service"));
+  EXPECT_FALSE(is_mend_child_unit("mend-Exec-0123456789abcdef.service"));
+  EXPECT_FALSE(is_mend_child_unit("mend-exec-0123456789abcdef.scope"));
+  EXPECT_FALSE(is_mend_child_unit("xmend-exec-0123456789abcdef.service"));
+  EXPECT_FALSE(is_mend_child_unit("mend-" + std::string(33, 'a') + "-0123456789abcdef.service"));
+  EXPECT_FALSE(is_mend_child_unit("mend-web-api-0123456789abcdef.service"));
 }

@@ -2,6 +2,9 @@
 // failover, a cache flush). argv only, no shell; its own process group, killed at the timeout;
 // the incident as JSON on stdin and MEND_* variables in a minimal environment. Reversible only
 // when the policy names a rollback_command; without one the policy must say allow_irreversible.
+// Under mendd's service it runs as a transient unit with nothing of mendd's: root without any
+// capability, no network, /usr /boot /etc read-only, unless the policy grants `user:`,
+// `capabilities:` or `network: true`.
 #include <sys/stat.h>
 
 #include "../../correlate/incident_json.h"
@@ -29,6 +32,20 @@ std::string unsafe_command(const std::vector<std::string>& argv) {
   return "";
 }
 
+// A user name as useradd(8) and systemd accept it (not a number: a uid is not resolved).
+std::string user_name_problem(const std::string& u) {
+  if (u.empty())
+    return "";
+  if (u.size() > 32)
+    return "longer than 32 characters";
+  if (!((u[0] >= 'a' && u[0] <= 'z') || u[0] == '_'))
+    return "\"" + u + "\" must start with a lowercase letter or _";
+  for (char ch : u)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+      return "\"" + u + "\" may hold only a-z, 0-9, _ and -";
+  return "";
+}
+
 class ExecAction final : public Action {
  public:
   ExecAction(const Params& p, const ActionContext& ctx)
@@ -36,7 +53,11 @@ class ExecAction final : public Action {
         command_(p.list("command")),
         rollback_(p.list("rollback_command")),
         verify_(p.list("verify_command")),
-        timeout_ns_(static_cast<uint64_t>(p.integer("timeout"))) {}
+        timeout_ns_(static_cast<uint64_t>(p.integer("timeout"))) {
+    sandbox_.user = p.str("user");
+    sandbox_.capabilities = p.list("capabilities");
+    sandbox_.network = p.flag("network");
+  }
 
   static std::unique_ptr<Action> create(const Params& p, const ActionContext& ctx) {
     return std::make_unique<ExecAction>(p, ctx);
@@ -115,12 +136,16 @@ class ExecAction final : public Action {
           o.env[k == "mount" ? "MEND_MOUNT" : "MEND_DEVICE"] = v;
     }
     o.env["MEND_UNIT"] = ctx_.unit;
+    o.purpose = "exec";
+    o.sandbox = sandbox_;
+    o.launcher = ctx_.children;
     return spawn_and_wait(o);
   }
 
   ActionContext ctx_;
   std::vector<std::string> command_, rollback_, verify_;
   uint64_t timeout_ns_;
+  ChildSandbox sandbox_;
   std::string last_;
 };
 
@@ -154,7 +179,24 @@ ActionSpec spec() {
        1800e9,
        int64_t{60000000000},
        {},
-       "killed (with its process group) after this"}};
+       "killed (with its process group) after this"},
+      {"user",
+       ParamType::String,
+       false,
+       0,
+       0,
+       std::string{},
+       {},
+       "run as this user (default root, without capabilities)"},
+      {"capabilities",
+       ParamType::StringList,
+       false,
+       0,
+       0,
+       std::vector<std::string>{},
+       {},
+       "capabilities(7) the commands keep (default none)"},
+      {"network", ParamType::Bool, false, 0, 0, false, {}, "may use the network (default no)"}};
   s.validate = [](const std::map<std::string, ParamValue>& p, const PolicyIR& ir) -> std::string {
     for (const char* k : {"command", "rollback_command", "verify_command"}) {
       const auto& argv = std::get<std::vector<std::string>>(p.at(k));
@@ -163,6 +205,11 @@ ActionSpec spec() {
       if (auto e = unsafe_command(argv); !e.empty())
         return std::string(k) + ": " + e;
     }
+    if (auto caps = capability_mask(std::get<std::vector<std::string>>(p.at("capabilities")));
+        !caps.ok())
+      return "capabilities: " + caps.error().message;
+    if (auto why = user_name_problem(std::get<std::string>(p.at("user"))); !why.empty())
+      return "user: " + why;
     if (std::get<std::vector<std::string>>(p.at("rollback_command")).empty() &&
         !ir.allow_irreversible)
       return "without a rollback_command it is irreversible: the policy must say "

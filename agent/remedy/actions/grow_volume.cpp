@@ -117,6 +117,7 @@ class GrowVolumeAction final : public Action {
                 "vg_name,lv_name,vg_free",
                 f.device};
       o.timeout_ns = timeout_ns_;
+      volume_tool(o);
       auto r = spawn_and_wait(o);
       if (!r.ok() || !r->ok())
         return Error{"grow_volume: lvs " + f.device + ": " +
@@ -169,6 +170,7 @@ class GrowVolumeAction final : public Action {
       SpawnOptions o;
       o.argv = argv;
       o.timeout_ns = timeout_ns_;
+      volume_tool(o);
       auto r = spawn_and_wait(o);
       if (!r.ok())
         return r.error();
@@ -188,6 +190,18 @@ class GrowVolumeAction final : public Action {
       return mount_;
     auto it = ctx_.incident->root_cause.entities.find("mount");
     return it == ctx_.incident->root_cause.entities.end() ? "" : it->second;
+  }
+
+  // The volume tools (lvs, lvextend, losetup, resize2fs, xfs_growfs) and what they need:
+  // block-device ioctls and device-mapper (CAP_SYS_ADMIN, CAP_SYS_RAWIO), lvm's locked memory
+  // (CAP_IPC_LOCK) and ext4's reserved blocks (CAP_SYS_RESOURCE); lvm backs its metadata up
+  // below /etc/lvm.
+  void volume_tool(SpawnOptions& o) const {
+    o.purpose = "volume";
+    o.launcher = ctx_.children;
+    o.sandbox.capabilities = {"CAP_SYS_ADMIN", "CAP_SYS_RAWIO", "CAP_IPC_LOCK", "CAP_SYS_RESOURCE",
+                              "CAP_DAC_OVERRIDE"};
+    o.sandbox.write_paths = {"-/etc/lvm"};
   }
 
   ActionContext ctx_;

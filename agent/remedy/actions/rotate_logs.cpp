@@ -260,6 +260,13 @@ class RotateLogsAction final : public Action {
       if (!logrotate_state_.empty())
         o.argv.insert(o.argv.begin() + 1, {"--state", logrotate_state_});
       o.timeout_ns = timeout_ns_;
+      // Rotates and recreates files of the services that own them (and, for `su`, as them);
+      // postrotate scripts signal their writers.
+      o.purpose = "logrotate";
+      o.launcher = ctx_.children;
+      o.sandbox.capabilities = {
+          "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_CHOWN",
+          "CAP_KILL",         "CAP_SETUID",          "CAP_SETGID"};
       auto r = spawn_and_wait(o);
       if (!r.ok() || !r->ok())
         errors += "; logrotate " + conf + ": " + (r.ok() ? r->summary() : r.error().message);

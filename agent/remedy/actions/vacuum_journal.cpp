@@ -10,8 +10,9 @@ namespace {
 
 class VacuumJournalAction final : public Action {
  public:
-  VacuumJournalAction(const Params& p, const ActionContext&)
-      : max_size_(static_cast<uint64_t>(p.integer("max_size"))),
+  VacuumJournalAction(const Params& p, const ActionContext& ctx)
+      : children_(ctx.children),
+        max_size_(static_cast<uint64_t>(p.integer("max_size"))),
         max_age_ns_(static_cast<uint64_t>(p.integer("max_age"))),
         directory_(p.str("directory")),
         timeout_ns_(static_cast<uint64_t>(p.integer("timeout"))) {}
@@ -48,6 +49,9 @@ class VacuumJournalAction final : public Action {
     SpawnOptions o;
     o.argv = argv();
     o.timeout_ns = timeout_ns_;
+    // Deletes archived journal files (root's, in root's directories): no capability needed.
+    o.purpose = "journalctl";
+    o.launcher = children_;
     auto r = spawn_and_wait(o);
     if (!r.ok())
       return r.error();
@@ -63,6 +67,7 @@ class VacuumJournalAction final : public Action {
   bool reversible() const override { return false; }
 
  private:
+  ChildLauncher* children_;
   uint64_t max_size_, max_age_ns_;
   std::string directory_;
   uint64_t timeout_ns_;
