@@ -522,7 +522,9 @@ void Executor::run_steps(PlanRun& r, uint64_t now) {
            step.action, "started");
     // What undoes the step is known before it runs (the value it replaces): written with the
     // intent, so a kill between the apply and its "applied" record is undone too.
-    nlohmann::json foreseen = a.reversible() ? a.undo_state() : nlohmann::json();
+    // An irreversible action may know how to take back a half-done apply (a loop file grown
+    // but not yet used): its state is written too.
+    nlohmann::json foreseen = a.undo_state();
     if (auto st = journal_->intent(r.id, i, step.action, params_json(r.policy->actions[i].params),
                                    foreseen);
         !st.ok()) {
@@ -971,8 +973,19 @@ Status Executor::recover(uint64_t now) {
       if (result.empty()) {
         if (!a) {
           result = "unknown action, not rolled back";
-        } else if (!a->reversible()) {
+        } else if (!a->reversible() && it->undo.empty()) {
           result = "irreversible, left as is";
+        } else if (!a->reversible()) {
+          // What a killed apply left half-done, taken back if it never took effect.
+          Status st = a->restore(it->undo);
+          if (st.ok())
+            st = a->rollback();
+          if (st.ok()) {
+            result = "taken back (it had not taken effect)";
+            (void)journal_->rolled_back(u.run_id, it->index);
+          } else {
+            result = "irreversible, left as is (" + st.error().message + ")";
+          }
         } else if (Status st = a->restore(it->undo); !st.ok()) {
           result = "rollback impossible: " + st.error().message;
         } else if (Status rb = a->rollback(); !rb.ok()) {

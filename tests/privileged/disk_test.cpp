@@ -264,6 +264,67 @@ TEST(IntentJournal, FullStateFilesystemLosesNoRecordAndRefusesNewPlans) {
   EXPECT_GE(j.reserve_bytes(), IntentJournal::kReserveBytes);
 }
 
+// mendd killed in the middle of a growth (issue 15): the loop file extended, the filesystem not
+// grown. Restarted, it takes the file back from the state written ahead with the intent; once
+// the device has the new capacity, or the filesystem has grown, it leaves things as they are.
+TEST(GrowVolume, AGrowthKilledBeforeTheFilesystemTookItIsTakenBack) {
+  MEND_REQUIRE_ROOT();
+  TempDir d;
+  LoopFs lfs(d.path(), "xfs", "300M");
+  auto make = [&] {
+    auto ctx = host_ctx();
+    return ActionRegistry::instance().create("grow_volume",
+                                             Params({{"mount", lfs.mnt()},
+                                                     {"step", int64_t{100} << 20},
+                                                     {"max_size", int64_t{600} << 20},
+                                                     {"reserve", int64_t{0}},
+                                                     {"timeout", int64_t{60000000000}}}),
+                                             ctx);
+  };
+  auto a = make();
+  ASSERT_TRUE(a->check().ok()) << a->check().error().message;
+  const nlohmann::json undo = a->undo_state();  // what the intent record carries
+  ASSERT_EQ(undo.value("device", ""), lfs.dev()) << undo.dump();
+  // The first thing apply does, then the kill: the file is longer, nothing else changed.
+  must_run({"fallocate", "-o", std::to_string(300u << 20), "-l", std::to_string(100u << 20),
+            lfs.image()});
+  ASSERT_EQ(fs::file_size(lfs.image()), 400u << 20);
+  auto after = make();  // a new mendd: only the journal's state
+  ASSERT_TRUE(after->restore(undo).ok());
+  ASSERT_TRUE(after->rollback().ok());
+  EXPECT_EQ(fs::file_size(lfs.image()), 300u << 20);
+  EXPECT_EQ(must_run({"blockdev", "--getsize64", lfs.dev()}), std::to_string(300u << 20) + "\n");
+
+  // Killed after losetup --set-capacity: a filesystem growth may be in flight; left as is.
+  must_run({"fallocate", "-o", std::to_string(300u << 20), "-l", std::to_string(100u << 20),
+            lfs.image()});
+  must_run({"losetup", "--set-capacity", lfs.dev()});
+  auto third = make();
+  ASSERT_TRUE(third->restore(undo).ok());
+  auto st = third->rollback();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("new capacity"), std::string::npos) << st.error().message;
+  EXPECT_EQ(fs::file_size(lfs.image()), 400u << 20);
+
+  // Grown: never shrunk.
+  must_run({"xfs_growfs", lfs.mnt()});
+  auto fourth = make();
+  ASSERT_TRUE(fourth->restore(undo).ok());
+  st = fourth->rollback();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("has grown"), std::string::npos) << st.error().message;
+  EXPECT_EQ(fs::file_size(lfs.image()), 400u << 20);
+  // A damaged state is refused, not trusted.
+  EXPECT_FALSE(make()->restore({{"device", "/dev/sda"}}).ok());
+  EXPECT_FALSE(make()
+                   ->restore({{"backing_file", "/x"},
+                              {"device", "/dev/loop0/../sda"},
+                              {"mount", "/x"},
+                              {"device_bytes", 1},
+                              {"fs_bytes", 1}})
+                   .ok());
+}
+
 TEST(GrowVolume, LoopXfsGrowsWithinBoundsAndRefusesPastThem) {
   MEND_REQUIRE_ROOT();
   TempDir d;

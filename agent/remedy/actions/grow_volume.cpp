@@ -4,6 +4,10 @@
 // resize2fs, btrfs filesystem resize). Filesystems do not shrink online: irreversible and
 // destructive (capacity taken for good), so a policy must say allow_irreversible. The argv of
 // every backend is built by plan_growth (grow_plan.h).
+//
+// What can be taken back is: a loop file extended (and a device given the capacity) that the
+// filesystem never took, when a later command fails or mendd is killed in the middle. The file
+// goes back to its length and the device to its capacity, so a half-done growth never stays.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -172,19 +176,99 @@ class GrowVolumeAction final : public Action {
       o.timeout_ns = timeout_ns_;
       volume_tool(o);
       auto r = spawn_and_wait(o);
-      if (!r.ok())
-        return r.error();
-      if (!r->ok())
-        return Error{argv[0] + ": " + r->summary()};
+      if (!r.ok() || !r->ok()) {
+        const std::string why = argv[0] + ": " + (r.ok() ? r->summary() : r.error().message);
+        if (facts_.backend != GrowBackend::Loop)
+          return Error{why};
+        // The commands ran one after the other and none is running now.
+        const Status back = take_back(/*nothing_in_flight=*/true);
+        return Error{why + (back.ok() ? "; the loop file and device were taken back to " +
+                                            std::to_string(facts_.device_bytes >> 20) + " MiB"
+                                      : "; not taken back: " + back.error().message)};
+      }
     }
     return {};
   }
 
   Result<bool> verify() override { return fs_bytes(target()) > fs_before_; }
-  Status rollback() override { return Error{"a filesystem is not shrunk back"}; }
+  // Not a shrink: only a growth the filesystem never took is taken back.
+  Status rollback() override { return take_back(/*nothing_in_flight=*/false); }
   bool reversible() const override { return false; }
 
+  // Written ahead with the intent: enough to take back a loop file's growth after a kill.
+  nlohmann::json undo_state() const override {
+    if (!planned_ || facts_.backend != GrowBackend::Loop)
+      return nlohmann::json::object();
+    return {{"backing_file", facts_.backing_file},
+            {"device", facts_.device},
+            {"device_bytes", facts_.device_bytes},
+            {"fs_bytes", fs_before_},
+            {"mount", facts_.mount}};
+  }
+  Status restore(const nlohmann::json& u) override {
+    auto str = [&](const char* k) { return u.contains(k) && u[k].is_string(); };
+    auto num = [&](const char* k) { return u.contains(k) && u[k].is_number_unsigned(); };
+    if (!u.is_object() || !str("backing_file") || !str("device") || !str("mount") ||
+        !num("device_bytes") || !num("fs_bytes"))
+      return Error{"grow_volume: unreadable undo state"};
+    const std::string dev = u["device"].get<std::string>();
+    if (dev.rfind("/dev/loop", 0) != 0 || dev.find('/', 5) != std::string::npos)
+      return Error{"grow_volume: " + dev + " is not a loop device"};
+    facts_ = GrowFacts{};
+    facts_.backend = GrowBackend::Loop;
+    facts_.backing_file = u["backing_file"].get<std::string>();
+    facts_.device = dev;
+    facts_.device_bytes = u["device_bytes"].get<uint64_t>();
+    facts_.mount = u["mount"].get<std::string>();
+    fs_before_ = u["fs_bytes"].get<uint64_t>();
+    return {};
+  }
+
  private:
+  // The loop file back to its length and the device to its capacity, when the filesystem has
+  // not grown into them. After a kill a command of the grow may still be running: then the
+  // device must still have its old capacity (a filesystem growth in flight could be using the
+  // new one); a losetup in flight ends at the old length too, since the file is cut first.
+  Status take_back(bool nothing_in_flight) {
+    if (facts_.backend != GrowBackend::Loop || facts_.backing_file.empty())
+      return Error{"a filesystem is not shrunk back"};
+    if (fs_bytes(facts_.mount) > fs_before_)
+      return Error{"the filesystem has grown into the new space: it is not shrunk back"};
+    const std::string sys = ctx_.sysfs + "/block/" + facts_.device.substr(5);
+    if (read_line(sys + "/loop/backing_file") != facts_.backing_file)
+      return Error{facts_.device + " is no longer backed by " + facts_.backing_file};
+    const uint64_t dev_now = to_u64(read_line(sys + "/size")) * 512;
+    if (dev_now != facts_.device_bytes && !nothing_in_flight)
+      return Error{facts_.device + " has its new capacity already (the filesystem has not " +
+                   "grown); left as is"};
+    int fd = open(facts_.backing_file.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+      return Error::from_errno("Failed to open " + facts_.backing_file, errno);
+    struct stat st {};
+    int r = fstat(fd, &st);
+    if (r == 0 && (!S_ISREG(st.st_mode) || st.st_nlink != 1)) {
+      close(fd);
+      return Error{facts_.backing_file + " is not the plain file it was"};
+    }
+    if (r == 0 && static_cast<uint64_t>(st.st_size) > facts_.device_bytes)
+      r = ftruncate(fd, static_cast<off_t>(facts_.device_bytes));
+    const int e = errno;
+    if (r == 0)
+      fsync(fd);
+    close(fd);
+    if (r != 0)
+      return Error::from_errno("Failed to cut " + facts_.backing_file + " back", e);
+    SpawnOptions o;
+    o.argv = {"/usr/sbin/losetup", "--set-capacity", facts_.device};
+    o.timeout_ns = timeout_ns_;
+    volume_tool(o);
+    auto res = spawn_and_wait(o);
+    if (!res.ok() || !res->ok())
+      return Error{"losetup --set-capacity " + facts_.device + ": " +
+                   (res.ok() ? res->summary() : res.error().message)};
+    return {};
+  }
+
   std::string target() const {
     if (!mount_.empty() || !ctx_.incident)
       return mount_;

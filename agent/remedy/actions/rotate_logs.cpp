@@ -454,15 +454,18 @@ class RotateLogsAction final : public Action {
       unlink(staged.c_str());
       return same;
     }
-    if (Status cut = collapse(live.get(), len); !cut.ok()) {
-      unlink(staged.c_str());
-      return cut;
-    }
-    // The only copy of the cut part now: no longer an incomplete one.
+    // Complete before the cut (a .part is an incomplete copy, removed at the next start; a
+    // .rotated is kept): killed between the rename and the cut, the prefix is doubled, never
+    // lost.
     const std::string kept = base + ".rotated";
-    if (rename(staged.c_str(), kept.c_str()) != 0) {
-      ++rotated_;
-      return Error{"rotated, but the rotated part stays at " + staged};
+    if (fsync(sfd.get()) != 0 || rename(staged.c_str(), kept.c_str()) != 0) {
+      const int e = errno;
+      unlink(staged.c_str());
+      return Error::from_errno("Failed to keep the staged copy " + kept, e);
+    }
+    if (Status cut = collapse(live.get(), len); !cut.ok()) {
+      unlink(kept.c_str());
+      return cut;
     }
     // Space is free now: the staged copy goes next to the log.
     struct stat sst {};
@@ -523,16 +526,22 @@ class RotateLogsAction final : public Action {
     return {};
   }
 
+  // Published before the cut: killed in between, the prefix is in both files (doubled, never
+  // lost); a cut that fails takes the published copy back.
   Status cut_and_publish(const Target& t, int dfd, int live, uint64_t len, int out,
                          const std::string& tmp) {
-    if (Status cut = collapse(live, len); !cut.ok()) {
+    const std::string rotated = rotated_name(t.name, 1);
+    if (fsync(out) != 0 || renameat(dfd, tmp.c_str(), dfd, rotated.c_str()) != 0) {
+      const int e = errno;
       unlinkat(dfd, tmp.c_str(), 0);
+      return Error::from_errno("Failed to publish " + rotated, e);
+    }
+    if (Status cut = collapse(live, len); !cut.ok()) {
+      unlinkat(dfd, rotated.c_str(), 0);
       return cut;
     }
     struct stat ost {};
     fstat(out, &ost);
-    if (renameat(dfd, tmp.c_str(), dfd, rotated_name(t.name, 1).c_str()) != 0)
-      return Error::from_errno("rename", errno);
     ++rotated_;
     freed_ += len - std::min<uint64_t>(len, static_cast<uint64_t>(ost.st_size));
     return {};
