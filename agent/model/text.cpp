@@ -1,6 +1,7 @@
 #include "mend/text.h"
 
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 namespace mend {
 
@@ -141,6 +142,29 @@ std::string dump_json(const nlohmann::json& j, int indent) {
 }
 std::string dump_json(const nlohmann::ordered_json& j, int indent) {
   return dump_any(j, indent);
+}
+
+int64_t json_int(const nlohmann::json& j, int64_t lo, int64_t hi, const char* what) {
+  int64_t v = 0;
+  if (j.is_number_unsigned()) {
+    const uint64_t u = j.get<uint64_t>();
+    if (u > static_cast<uint64_t>(INT64_MAX))
+      throw std::invalid_argument(std::string(what) + ": out of range");
+    v = static_cast<int64_t>(u);
+  } else if (j.is_number_integer()) {
+    v = j.get<int64_t>();
+  } else {
+    throw std::invalid_argument(std::string(what) + ": not a whole number");
+  }
+  if (v < lo || v > hi)
+    throw std::invalid_argument(std::string(what) + ": " + std::to_string(v) + " out of range");
+  return v;
+}
+
+uint64_t json_uint(const nlohmann::json& j, const char* what) {
+  if (!j.is_number_unsigned() && !(j.is_number_integer() && j.get<int64_t>() >= 0))
+    throw std::invalid_argument(std::string(what) + ": not a whole number >= 0");
+  return j.get<uint64_t>();
 }
 
 }  // namespace mend

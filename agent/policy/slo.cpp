@@ -56,17 +56,30 @@ Status SloTracker::load() {
   try {
     auto j = nlohmann::json::parse(f);
     bad_.clear();
-    for (auto it = j.at("bad").begin(); it != j.at("bad").end(); ++it) {
+    // Every value of the type and range mendd writes, and no more of them than it keeps.
+    constexpr size_t kMaxIntervals = 100000;
+    const auto& bad = j.at("bad");
+    if (!bad.is_object())
+      throw std::invalid_argument("bad: not a map");
+    for (auto it = bad.begin(); it != bad.end(); ++it) {
       if (std::none_of(objectives_.begin(), objectives_.end(),
                        [&](const SloObjective& o) { return o.unit == it.key(); }))
         continue;
+      if (!it->is_array() || it->size() > kMaxIntervals)
+        throw std::invalid_argument(it.key() + ": not a list of at most " +
+                                    std::to_string(kMaxIntervals) + " intervals");
       auto& v = bad_[it.key()];
-      for (const auto& iv : *it)
-        v.push_back({iv.at(0).get<int64_t>(), iv.at(1).get<int64_t>()});
+      for (const auto& iv : *it) {
+        const int64_t from = json_int(iv.at(0), 0, INT64_MAX, "interval start");
+        const int64_t to = json_int(iv.at(1), 0, INT64_MAX, "interval end");
+        if (to != 0 && to < from)
+          throw std::invalid_argument(it.key() + ": an interval ends before it starts");
+        v.push_back({from, to});
+      }
       // A unit that was down when mendd stopped: its bad time ends where the record ends;
       // the units sensor reports its state again at start.
       if (!v.empty() && v.back().end == 0)
-        v.back().end = j.at("saved").get<int64_t>();
+        v.back().end = json_int(j.at("saved"), v.back().start, INT64_MAX, "saved");
     }
   } catch (const std::exception& e) {
     bad_.clear();

@@ -18,6 +18,7 @@ namespace mend {
 namespace {
 constexpr uint64_t kHour = 3600000000000ull;
 constexpr uint64_t kMaxHistory = 31 * 24 * kHour;  // longer than any policy's `per`
+constexpr size_t kMaxEntries = 100000;  // per list or map read back (mendd keeps far fewer)
 
 // Monotonic time (what the executor passes in) to wall-clock time (what survives a reboot).
 
@@ -45,17 +46,41 @@ Status Guardrails::load(uint64_t now) {
                            : Error::from_errno("Failed to read " + cfg_.state_file, errno);
   try {
     auto j = nlohmann::json::parse(f);
-    paused_ = j.value("paused", false);
+    // Every value of the type and range mendd writes, and no more of them than it keeps.
+    const auto& p = j.contains("paused") ? j.at("paused") : nlohmann::json(false);
+    if (!p.is_boolean())
+      throw std::invalid_argument("paused: not true or false");
+    paused_ = p.get<bool>();
+    auto list = [](const nlohmann::json& a, const char* what) -> const nlohmann::json& {
+      if (!a.is_array() || a.size() > kMaxEntries)
+        throw std::invalid_argument(std::string(what) + ": not a list of at most " +
+                                    std::to_string(kMaxEntries));
+      return a;
+    };
     node_runs_.clear();
-    for (const auto& t : j.at("node_runs"))
-      if (age(t.get<int64_t>(), now) < kHour)
-        node_runs_.push_back(t.get<int64_t>());
+    for (const auto& t : list(j.at("node_runs"), "node_runs")) {
+      const int64_t w = json_int(t, 0, INT64_MAX, "node_runs");
+      if (age(w, now) < kHour)
+        node_runs_.push_back(w);
+    }
     policy_runs_.clear();
-    for (auto it = j.at("policy_runs").begin(); it != j.at("policy_runs").end(); ++it)
-      for (const auto& t : *it)
-        if (age(t.get<int64_t>(), now) < kMaxHistory)
-          policy_runs_[it.key()].push_back(t.get<int64_t>());
-    successes_ = j.at("successes").get<std::map<std::string, uint32_t>>();
+    const auto& pr = j.at("policy_runs");
+    if (!pr.is_object() || pr.size() > kMaxEntries)
+      throw std::invalid_argument("policy_runs: not a map of at most " +
+                                  std::to_string(kMaxEntries));
+    for (auto it = pr.begin(); it != pr.end(); ++it)
+      for (const auto& t : list(*it, "policy_runs")) {
+        const int64_t w = json_int(t, 0, INT64_MAX, "policy_runs");
+        if (age(w, now) < kMaxHistory)
+          policy_runs_[it.key()].push_back(w);
+      }
+    successes_.clear();
+    const auto& su = j.at("successes");
+    if (!su.is_object() || su.size() > kMaxEntries)
+      throw std::invalid_argument("successes: not a map of at most " + std::to_string(kMaxEntries));
+    for (auto it = su.begin(); it != su.end(); ++it)
+      successes_[it.key()] =
+          static_cast<uint32_t>(json_int(it.value(), 0, UINT32_MAX, "successes"));
   } catch (const std::exception& e) {
     node_runs_.clear();
     policy_runs_.clear();

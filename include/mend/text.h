@@ -3,6 +3,7 @@
 // UTF-8 and no library throws on it deep in the pipeline.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
@@ -24,5 +25,11 @@ std::string terminal_safe(std::string_view s, bool keep_newlines = true);
 // written as to_utf8() of it. indent < 0: one line.
 std::string dump_json(const nlohmann::json& j, int indent = -1);
 std::string dump_json(const nlohmann::ordered_json& j, int indent = -1);
+
+// A number read back from mendd's own state (guardrails, SLO history, undo records): an integer
+// in [lo, hi], never a float, a bool or a string; throws std::invalid_argument naming `what`
+// otherwise (the caller treats the file as damaged).
+int64_t json_int(const nlohmann::json& j, int64_t lo, int64_t hi, const char* what);
+uint64_t json_uint(const nlohmann::json& j, const char* what);
 
 }  // namespace mend

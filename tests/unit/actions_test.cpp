@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "fake_units.h"
 #include "mend/incident.h"
@@ -54,6 +55,23 @@ TEST(RaiseMemoryLimit, RaisesByStepAndRollsBackExactly) {
   EXPECT_TRUE(*v);
   ASSERT_TRUE(a->rollback().ok());
   EXPECT_EQ(std::get<uint64_t>(env.units.props["app.service/MemoryMax"]), before);
+}
+
+// An undo record read back from the intent journal is taken only as mendd writes it.
+TEST(RaiseMemoryLimit, RestoresOnlyWellFormedUndoRecords) {
+  Env env;
+  auto a = raise(env, 25, int64_t{1} << 30);
+  EXPECT_TRUE(a->restore({{"previous", 100}, {"target", 125}, {"planned", true}}).ok());
+  for (const auto& bad : {nlohmann::json{{"previous", -1}, {"target", 125}, {"planned", true}},
+                          nlohmann::json{{"previous", 1.5}, {"target", 125}, {"planned", true}},
+                          nlohmann::json{{"previous", 100}, {"target", "125"}, {"planned", true}},
+                          nlohmann::json{{"previous", 100}, {"target", 125}, {"planned", 1}},
+                          nlohmann::json{{"previous", 200}, {"target", 125}, {"planned", true}},
+                          nlohmann::json{{"previous", 100}}}) {
+    auto st = a->restore(bad);
+    ASSERT_FALSE(st.ok()) << bad.dump();
+    EXPECT_NE(st.error().message.find("bad undo record"), std::string::npos) << bad.dump();
+  }
 }
 
 TEST(RaiseMemoryLimit, NeverPastTheCeiling) {

@@ -505,6 +505,19 @@ TEST(Executor, GuardrailHistoryAndPauseSurviveARestart) {
   EXPECT_NE(r3.reason.find("damaged guardrail history"), std::string::npos) << r3.reason;
   std::ifstream in(h.cfg.guardrails.state_file);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "{not json");
+  // Well-formed JSON with values mendd never writes is damage too, not a budget reset.
+  for (const char* bad :
+       {R"({"paused": false, "node_runs": [1.5], "policy_runs": {}, "successes": {}})",
+        R"({"paused": false, "node_runs": [-3], "policy_runs": {}, "successes": {}})",
+        R"({"paused": "no", "node_runs": [], "policy_runs": {}, "successes": {}})",
+        R"({"paused": false, "node_runs": [], "policy_runs": {"p": [true]}, "successes": {}})",
+        R"({"paused": false, "node_runs": [], "policy_runs": {}, "successes": {"p": 1e99}})",
+        R"({"paused": false, "node_runs": [], "policy_runs": {}, "successes": {"p": -1}})"}) {
+    std::ofstream(h.cfg.guardrails.state_file) << bad;
+    auto d = h.ex->guardrails().load(0);
+    ASSERT_FALSE(d.ok()) << bad;
+    EXPECT_NE(d.error().message.find("damaged"), std::string::npos) << d.error().message;
+  }
   std::remove(h.cfg.guardrails.state_file.c_str());
   ASSERT_TRUE(h.ex->guardrails().load(400 * kS).ok());
   EXPECT_TRUE(h.ex->guardrails().damaged().empty());

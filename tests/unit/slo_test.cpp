@@ -88,5 +88,16 @@ TEST(Slo, HistorySurvivesARestartOfMendd) {
   auto st = again.load();
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message.find("damaged SLO history"), std::string::npos);
+  // Well-formed, but not what mendd writes: refused as damage, never counted.
+  for (const char* bad : {R"({"saved": 5, "bad": {"web.service": [[10, 4]]}})",
+                          R"({"saved": 5, "bad": {"web.service": [[-10, 4]]}})",
+                          R"({"saved": 5, "bad": {"web.service": [[1.5, 4]]}})",
+                          R"({"saved": 1, "bad": {"web.service": [[10, 0]]}})",
+                          R"({"saved": 5, "bad": {"web.service": "down"}})"}) {
+    std::ofstream(file) << bad;
+    auto d = again.load();
+    ASSERT_FALSE(d.ok()) << bad;
+    EXPECT_NE(d.error().message.find("damaged SLO history"), std::string::npos) << bad;
+  }
   std::filesystem::remove_all(dir);
 }

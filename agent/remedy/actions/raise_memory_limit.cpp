@@ -6,6 +6,7 @@
 
 #include "../../systemd/unit_ops.h"
 #include "../action.h"
+#include "mend/text.h"
 
 namespace mend {
 
@@ -112,9 +113,14 @@ class RaiseMemoryLimitAction final : public Action {
 
   Status restore(const nlohmann::json& u) override {
     try {
-      previous_ = u.at("previous").get<uint64_t>();
-      target_ = u.at("target").get<uint64_t>();
+      previous_ = json_uint(u.at("previous"), "previous");
+      target_ = json_uint(u.at("target"), "target");
+      if (!u.at("planned").is_boolean())
+        throw std::invalid_argument("planned: not true or false");
       planned_ = u.at("planned").get<bool>();
+      // A raise only ever raised: an undo that would lower a limit below where it was is not one.
+      if (planned_ && target_ < previous_)
+        throw std::invalid_argument("target below previous");
     } catch (const std::exception& e) {
       return Error{std::string("raise_memory_limit: bad undo record: ") + e.what()};
     }

@@ -9,6 +9,7 @@
 #include "../../systemd/unit_ops.h"
 #include "../action.h"
 #include "mend/incident.h"
+#include "mend/text.h"
 
 namespace mend {
 
@@ -139,11 +140,13 @@ class ThrottleIoAction final : public Action {
   Status restore(const nlohmann::json& u) override {
     try {
       node_ = u.at("device").get<std::string>();
+      if (node_.empty())
+        throw std::invalid_argument("no device");
       previous_.clear();
       for (auto it = u.at("previous").begin(); it != u.at("previous").end(); ++it) {
         DeviceLimits l;
         for (const auto& e : *it)
-          l.emplace_back(e.at(0).get<std::string>(), e.at(1).get<uint64_t>());
+          l.emplace_back(e.at(0).get<std::string>(), json_uint(e.at(1), "limit"));
         previous_[it.key()] = l;
       }
     } catch (const std::exception& e) {
