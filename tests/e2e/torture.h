@@ -30,7 +30,8 @@ struct TortureResult {
   int untouched = 0;           // killed before any step ran: nothing to undo
   uint64_t doubled_lines = 0;  // log lines in two files (killed between a copy and its cut)
   std::vector<std::string> failures;
-  std::map<std::string, int> by_point;  // trials per "plan: kill point"
+  std::map<std::string, int> by_point;                        // trials per "plan: kill point"
+  std::map<std::string, std::map<std::string, int>> by_plan;  // plan -> outcome -> trials
 };
 
 // Where a trial kills mendd: after the record with this MESSAGE_ID and action (""), or at a
@@ -134,6 +135,9 @@ inline void torture(TortureKind& k, int trials, std::mt19937& rng, TortureResult
                              err.substr(err.size() > 1500 ? err.size() - 1500 : 0));
     }
     const std::string v = k.judge(unit, acted, interrupted, verified);
+    ++res.by_plan[k.name][v == "rolled_back" || v == "kept" || v == "verified" || v == "untouched"
+                              ? v
+                              : "failed"];
     if (v == "rolled_back")
       ++res.rolled_back;
     else if (v == "kept")
@@ -412,6 +416,12 @@ inline void print_torture(const TortureResult& r, std::ostream& out) {
       << r.untouched << ", failures " << r.failures.size() << "; log lines doubled "
       << r.doubled_lines << ", lost 0 unless a "
       << "failure says so\n";
+  for (const auto& [plan, outcomes] : r.by_plan) {
+    out << "  " << plan << ":";
+    for (const auto& [o, n] : outcomes)
+      out << " " << o << " " << n;
+    out << "\n";
+  }
   for (const auto& [p, n] : r.by_point)
     out << "  killed at " << p << ": " << n << "\n";
   for (const auto& f : r.failures)
