@@ -4,6 +4,7 @@
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -519,10 +520,17 @@ int SystemdBus::on_job_removed(sd_bus_message* m, void* ud, sd_bus_error*) {
   uint32_t id = 0;
   const char *job = nullptr, *unit = nullptr, *result = nullptr;
   if (sd_bus_message_read(m, "uoss", &id, &job, &unit, &result) >= 0 && job && result) {
-    self->finished_jobs_[job] = result;
-    // Bounded: results nobody waits for are dropped oldest first.
-    while (self->finished_jobs_.size() > 256)
-      self->finished_jobs_.erase(self->finished_jobs_.begin());
+    if (self->finished_jobs_.insert_or_assign(job, result).second)
+      self->finished_order_.push_back(job);
+    // Bounded: results nobody waits for are dropped oldest first. By arrival, not by the
+    // map's order: a path's order is its digits' ("/job/401622" before "/job/99999"), so once
+    // the manager's job numbers grew a digit each new result was the first to go, the awaited
+    // one included (seen after 5 minutes of 200 crash-looping units: a restart that finished in
+    // a second timed out after 20).
+    while (self->finished_jobs_.size() > 256 && !self->finished_order_.empty()) {
+      self->finished_jobs_.erase(self->finished_order_.front());
+      self->finished_order_.pop_front();
+    }
   }
   return 0;
 }
@@ -553,6 +561,9 @@ Result<std::string> SystemdBus::job(const char* method, const std::string& unit,
     if (auto it = finished_jobs_.find(job_path); it != finished_jobs_.end()) {
       std::string res = it->second;
       finished_jobs_.erase(it);
+      if (auto o = std::find(finished_order_.begin(), finished_order_.end(), job_path);
+          o != finished_order_.end())
+        finished_order_.erase(o);
       return res;
     }
     const uint64_t now = now_ns();

@@ -93,6 +93,7 @@ class SystemdBus final : public UnitOps {
   sd_bus* bus_ = nullptr;
   std::vector<sd_bus_slot*> slots_;
   std::map<std::string, std::string> finished_jobs_;  // job path -> result
+  std::deque<std::string> finished_order_;            // the same paths, oldest first
   std::vector<Event>* out_ = nullptr;                 // while process() runs
   uint64_t now_ = 0;
   std::string manager_cgroup_;

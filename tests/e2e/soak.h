@@ -191,6 +191,20 @@ inline SoakResult run_soak(const SoakOptions& o) {
       res.why_not.push_back(r.value("MESSAGE", ""));
     for (const auto& r : policy_records("mem-raise", kEscalated))
       res.why_not.push_back("mem-raise escalated: " + r.value("MESSAGE", ""));
+    // Where the unit and the manager are: its state, the manager's jobs, and what each of the
+    // unit's processes is doing in the kernel.
+    res.why_not.push_back("unit: " + s.m.show(s.unit, "ActiveState") + "/" +
+                          s.m.show(s.unit, "SubState") +
+                          ", jobs: " + s.m.systemctl({"list-jobs", "--no-legend"}).out);
+    std::ifstream procs("/sys/fs/cgroup/systemd" + s.m.show(s.unit, "ControlGroup") +
+                        "/cgroup.procs");
+    for (std::string pid; std::getline(procs, pid);)
+      res.why_not.push_back("pid " + pid + ": " +
+                            run({"ps", "-o", "pid,stat,wchan:32,etime,cmd", "-p", pid}).out +
+                            " stack: " + run({"cat", "/proc/" + pid + "/stack"}).out);
+    res.why_not.push_back("manager: " + run({"ps", "-o", "pid,stat,wchan:32,pcpu,rss,cmd", "-p",
+                                             std::to_string(s.m.manager_pid())})
+                                            .out);
   }
   if (auto st1 = status(); !st1.is_discarded())
     res.plans = st1.value("executor", nlohmann::json::object()).dump();

@@ -234,6 +234,35 @@ TEST(SystemdOps, RestartJobsPropertiesAndErrors) {
   EXPECT_EQ(*r, "done");
 }
 
+// The operating connection sees every job's end (it is subscribed) and keeps the last 256
+// results nobody waited for. They were dropped in the map's order, which is the order of the
+// paths' digits: once the manager's job numbers grew a digit ("/job/1000" sorts before
+// "/job/999"), every new result was the first dropped, the awaited one too, and a restart that
+// took a second "did not finish" (the 5- and 10-minute soaks).
+TEST(SystemdOps, JobsAreFollowedWhenTheManagersJobNumbersGrowADigit) {
+  MEND_REQUIRE_ROOT();
+  UserManager m;
+  m.add_unit("t@.service", "[Service]\nType=oneshot\nExecStart=/bin/true\n");
+  m.add_unit("ok.service", "[Service]\nExecStart=/bin/sleep 1000\n");
+  UnitTracker tracker;
+  SystemdBus bus(BusScope::User, tracker, SystemdBus::Role::Operate);
+  std::vector<Event> out;
+  ASSERT_TRUE(bus.connect(0, out).ok());
+  // Other clients' jobs until the numbers pass 1000, their ends read as the event loop does.
+  for (int batch = 0; batch < 12; ++batch) {
+    std::vector<std::string> argv = {"start"};
+    for (int i = 0; i < 100; ++i)
+      argv.push_back("t@" + std::to_string(batch * 100 + i) + ".service");
+    ASSERT_EQ(m.systemctl(argv).status, 0);
+    ASSERT_TRUE(bus.process(0, out).ok());
+  }
+  for (int i = 0; i < 3; ++i) {
+    auto r = bus.restart("ok.service", 5 * kSecond);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(*r, "done");
+  }
+}
+
 TEST(SystemdUnits, RecoversWhenTheManagerRestarts) {
   MEND_REQUIRE_ROOT();
   UserManager m;
