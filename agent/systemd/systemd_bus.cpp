@@ -8,6 +8,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "bus_names.h"
 #include "host/clock.h"
 #include "mend/text.h"
 #include "transient_child.h"
@@ -16,9 +17,9 @@ namespace mend {
 
 namespace {
 
-constexpr const char* kDest = "org.freedesktop.systemd1";
-constexpr const char* kPath = "/org/freedesktop/systemd1";
-constexpr const char* kManager = "org.freedesktop.systemd1.Manager";
+using bus::kDest;
+using bus::kManager;
+using bus::kPath;
 constexpr const char* kUnitPrefix = "/org/freedesktop/systemd1/unit";
 constexpr uint64_t kCallTimeoutUs = 5000000;
 

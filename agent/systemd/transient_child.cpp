@@ -9,13 +9,15 @@
 #include <cstdio>
 #include <cstring>
 
+#include "bus_names.h"
+
 namespace mend {
 
 namespace {
 
-constexpr const char* kDest = "org.freedesktop.systemd1";
-constexpr const char* kPath = "/org/freedesktop/systemd1";
-constexpr const char* kManager = "org.freedesktop.systemd1.Manager";
+using bus::kDest;
+using bus::kManager;
+using bus::kPath;
 constexpr const char* kUnitIface = "org.freedesktop.systemd1.Unit";
 constexpr const char* kServiceIface = "org.freedesktop.systemd1.Service";
 constexpr uint64_t kCallTimeoutUs = 10000000;  // one manager call

@@ -12,18 +12,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string gunzip(const std::string& p) {
-  gzFile g = gzopen(p.c_str(), "rb");
-  std::string out;
-  char buf[65536];
-  int n;
-  while (g && (n = gzread(g, buf, sizeof buf)) > 0)
-    out.append(buf, static_cast<size_t>(n));
-  if (g)
-    gzclose(g);
-  return out;
-}
-
 std::string slurp(const std::string& p) {
   std::ifstream f(p);
   std::stringstream s;
@@ -89,7 +77,7 @@ TEST(DiskScenario, LogFillIsRotatedWhileTheUnitKeepsWritingAndNoLineIsLost) {
   std::string all;
   for (int i = 3; i >= 1; --i)
     if (fs::exists(log + "." + std::to_string(i) + ".gz"))
-      all += gunzip(log + "." + std::to_string(i) + ".gz");
+      all += gunzip_file(log + "." + std::to_string(i) + ".gz");
   all += slurp(log);
   std::istringstream in(all);
   uint64_t expect = 0;

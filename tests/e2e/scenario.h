@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include <chrono>
 #include <filesystem>
@@ -48,6 +49,19 @@ inline bool wait_until(const std::function<bool()>& f, std::chrono::seconds limi
     std::this_thread::sleep_for(200ms);
   }
   return f();
+}
+
+// The whole of a file, gzip or plain (zlib reads a plain file as it is).
+inline std::string gunzip_file(const std::string& p) {
+  gzFile g = gzopen(p.c_str(), "rb");
+  std::string out;
+  char buf[65536];
+  int n;
+  while (g && (n = gzread(g, buf, sizeof buf)) > 0)
+    out.append(buf, static_cast<size_t>(n));
+  if (g)
+    gzclose(g);
+  return out;
 }
 
 constexpr const char* kVerified = "b4ddfefef4364a55ae919fd52183aa01";

@@ -12,7 +12,6 @@
 #pragma once
 
 #include <sys/statvfs.h>
-#include <zlib.h>
 
 #include <random>
 #include <set>
@@ -51,6 +50,14 @@ constexpr const char* kTortureGuards = "    guards: {cooldown: 0s, max_runs: 100
 
 constexpr const char* kStepStarted = "14b7cdd70abd4e548e11a28f87926cf0";
 constexpr const char* kStepFinished = "666e06a737c04222b04538ba13cb14b8";
+
+// The scenario's mend.yaml (root-owned 0644, as mendd requires).
+inline std::string write_config(const OomScenario& s, const std::string& text) {
+  const std::string config = s.dir.path() + "/mend.yaml";
+  std::ofstream(config) << text;
+  chmod(config.c_str(), 0644);
+  return config;
+}
 
 inline std::vector<KillPoint> step_points(const std::vector<std::string>& actions) {
   std::vector<KillPoint> p;
@@ -156,11 +163,10 @@ inline void torture(TortureKind& k, int trials, std::mt19937& rng, TortureResult
 
 inline void torture_raise_restart(int trials, std::mt19937& rng, TortureResult& res) {
   OomScenario s("200M", "30s");
-  const std::string config = s.dir.path() + "/mend.yaml";
   // Budgets that 100 trials in a few minutes do not exhaust (each trial has its own unit).
-  std::ofstream(config) << "executor: {max_actions_per_hour: 1000}\n"
-                           "correlation: {quiet: 5s}\n";
-  chmod(config.c_str(), 0644);
+  const std::string config = write_config(s,
+                                          "executor: {max_actions_per_hour: 1000}\n"
+                                          "correlation: {quiet: 5s}\n");
   TortureKind k;
   k.name = "raise+restart";
   k.args = s.args({"--config", config});
@@ -196,23 +202,6 @@ inline void torture_raise_restart(int trials, std::mt19937& rng, TortureResult& 
   torture(k, trials, rng, res);
 }
 
-namespace torture_detail {
-
-// The whole of a file, gzip or plain (zlib reads a plain file as it is).
-inline std::string gunzip_file(const std::string& p) {
-  gzFile g = gzopen(p.c_str(), "rb");
-  std::string out;
-  char buf[65536];
-  int n;
-  while (g && (n = gzread(g, buf, sizeof buf)) > 0)
-    out.append(buf, static_cast<size_t>(n));
-  if (g)
-    gzclose(g);
-  return out;
-}
-
-}  // namespace torture_detail
-
 inline void torture_rotate_restart(int trials, std::mt19937& rng, TortureResult& res) {
   namespace fs = std::filesystem;
   OomScenario s("200M", "30s");  // for its manager, state and policy directories
@@ -225,9 +214,7 @@ inline void torture_rotate_restart(int trials, std::mt19937& rng, TortureResult&
                  "      - restart_unit: {timeout: 20s}\n"
                  "    verify: {deadline: 30s, stable_for: 2s, usage_below: 60%}\n" +
                  kTortureGuards);
-  const std::string config = s.dir.path() + "/mend.yaml";
-  std::ofstream(config) << kTortureConfig;
-  chmod(config.c_str(), 0644);
+  const std::string config = write_config(s, kTortureConfig);
   // Numbered lines, each process its own numbers, never one skipped: a line refused with
   // ENOSPC is written again until it goes in (a short write is finished, not restarted). As
   // fast as it can until the volume is full the first time (argv[1] marks that), then a
@@ -274,14 +261,14 @@ inline void torture_rotate_restart(int trials, std::mt19937& rng, TortureResult&
       const std::string n = e.path().filename().string();
       // zlib reads a plain file as it is.
       if (n == "app.log")
-        all += torture_detail::gunzip_file(e.path());
+        all += gunzip_file(e.path());
       else if (n.rfind("app.log.", 0) == 0)
-        all += torture_detail::gunzip_file(e.path()), ++rotations;
+        all += gunzip_file(e.path()), ++rotations;
     }
     for (const auto& e : fs::directory_iterator(s.state, ec)) {
       const std::string n = e.path().filename().string();
       if (n.rfind("rotate-", 0) == 0 && n.size() > 8 && n.substr(n.size() - 8) == ".rotated")
-        all += torture_detail::gunzip_file(e.path());
+        all += gunzip_file(e.path());
     }
     // Judged: the volume is emptied, so the restarted mendd finds nothing to heal.
     k.end(unit);
@@ -338,9 +325,7 @@ inline void torture_grow(int trials, std::mt19937& rng, TortureResult& res) {
                  "      - grow_volume: {step: 100M, max_size: 2G, reserve: 0}\n"
                  "    verify: {deadline: 30s, stable_for: 2s, usage_below: 95%}\n" +
                  kTortureGuards);
-  const std::string config = s.dir.path() + "/mend.yaml";
-  std::ofstream(config) << kTortureConfig;
-  chmod(config.c_str(), 0644);
+  const std::string config = write_config(s, kTortureConfig);
   const uint64_t M = 1 << 20;
   std::unique_ptr<LoopFs> vol;
   uint64_t fs_before = 0;
