@@ -42,10 +42,22 @@ class StepProgress {
     std::lock_guard<std::mutex> l(mu_);
     return s_;
   }
+  // When the plan's first step began (CLOCK_MONOTONIC ns; 0 before): a later step can tell
+  // what came back by itself since the fix began from what was already so before it.
+  void mark_plan_started(uint64_t now_ns) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!plan_started_ns_)
+      plan_started_ns_ = now_ns;
+  }
+  uint64_t plan_started_ns() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return plan_started_ns_;
+  }
 
  private:
   mutable std::mutex mu_;
   Snapshot s_;
+  uint64_t plan_started_ns_ = 0;
 };
 
 // Everything an action may touch, injected (tests pass fakes and temp dirs).

@@ -510,6 +510,7 @@ void Executor::run_steps(PlanRun& r, uint64_t now) {
     const size_t i = r.step;
     Action& a = *r.actions[i];
     StepLog& step = r.steps[i];
+    r.progress->mark_plan_started(monotonic_ns());
     if (Status st = a.check(); !st.ok()) {
       step.result = "precondition failed: " + st.error().message;
       record(RecordKind::ActionFinished, 4, r, step.action + ": " + step.result, step.action,

@@ -29,7 +29,8 @@ CgroupNames CgroupNames::from_mountinfo(const std::string& mountinfo) {
 }
 
 std::string CgroupNames::lookup(const std::string& root,
-                                std::unordered_map<uint64_t, std::string>& cache, uint64_t id) {
+                                std::unordered_map<uint64_t, std::string>& cache, uint64_t id,
+                                bool fresh) {
   if (root.empty() || id == 0)
     return "";
   if (auto it = cache.find(id); it != cache.end())
@@ -38,7 +39,7 @@ std::string CgroupNames::lookup(const std::string& root,
   // ids (cgroups already gone) must not turn into a storm of directory walks.
   uint64_t now = monotonic_ns();
   uint64_t& last = last_scan_ns_[root];
-  if (last != 0 && now - last < 100000000ull)
+  if (last != 0 && now - last < 100000000ull && !fresh)
     return "";
   last = now;
   // Keep what was learnt of cgroups that are gone; bounded.

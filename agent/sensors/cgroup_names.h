@@ -18,8 +18,12 @@ class CgroupNames {
   static CgroupNames from_mountinfo(const std::string& mountinfo = "/proc/self/mountinfo");
 
   // "" when the id is unknown (the cgroup is gone); "/" for a hierarchy root.
-  std::string v2_path(uint64_t id) { return lookup(v2_root_, v2_cache_, id); }
-  std::string io_path(uint64_t id) { return lookup(io_root_, io_cache_, id); }
+  // A miss rescans the hierarchy at most ten times a second; `fresh` rescans regardless, for a
+  // rare caller that must not lose a live cgroup's name to that limit (a fill report's writers).
+  std::string v2_path(uint64_t id, bool fresh = false) {
+    return lookup(v2_root_, v2_cache_, id, fresh);
+  }
+  std::string io_path(uint64_t id) { return lookup(io_root_, io_cache_, id, false); }
   // A path the kernel reported along with its id (fs_enospc records carry both): good even
   // after the cgroup is gone.
   void remember_v2(uint64_t id, const std::string& path) { v2_cache_[id] = path; }
@@ -28,7 +32,7 @@ class CgroupNames {
 
  private:
   std::string lookup(const std::string& root, std::unordered_map<uint64_t, std::string>& cache,
-                     uint64_t id);
+                     uint64_t id, bool fresh);
   std::string v2_root_, io_root_;
   std::unordered_map<uint64_t, std::string> v2_cache_, io_cache_;
   std::unordered_map<std::string, uint64_t> last_scan_ns_;

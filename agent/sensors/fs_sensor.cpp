@@ -104,6 +104,9 @@ class FsSensor final : public Sensor {
   void tick(uint64_t now, const EventSink& emit) override {
     if (auto r = ctx_.mounts->refresh(); !r.ok())
       SPDLOG_WARN("fs sensor: {}", r.error().message);
+    // The kernel's records first: ENOSPC errors that came before this sample are evidence
+    // before it, and their cgroup paths name writers that are already gone.
+    drain(emit);
     if (skel_ && cfg_.count_writers && now - last_snapshot_ >= kWriterSnapshotNs) {
       snapshot_writers(now);
       last_snapshot_ = now;
@@ -207,11 +210,13 @@ class FsSensor final : public Sensor {
         by_cg.emplace_back(bytes - base, k.cgroup_id);
     }
     std::sort(by_cg.rbegin(), by_cg.rend());
+    bool rescanned = false;  // one walk names every writer still alive
     for (const auto& [bytes, id] : by_cg) {
       if (out.size() >= cfg_.top_writers)
         break;
       Writer w;
-      w.cgroup = ctx_.cgroups->v2_path(id);
+      w.cgroup = ctx_.cgroups->v2_path(id, !rescanned);
+      rescanned |= w.cgroup.empty();
       if (w.cgroup.empty())
         w.cgroup = "cgroup-id:" + std::to_string(id);
       else

@@ -52,6 +52,10 @@ class SerializedUnitOps final : public UnitOps {
       return Error{"the bus connection is busy with a remedy step", EAGAIN};
     return inner_.active_state(u);
   }
+  Result<uint64_t> active_since_us(const std::string& u) override {
+    std::lock_guard<std::mutex> l(mu_);
+    return inner_.active_since_us(u);
+  }
   Result<PropertyValue> get_property(const std::string& u, const std::string& n) override {
     std::lock_guard<std::mutex> l(mu_);
     return inner_.get_property(u, n);

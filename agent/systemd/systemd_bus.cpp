@@ -682,6 +682,24 @@ Result<std::string> SystemdBus::active_state(const std::string& unit) {
   return s;
 }
 
+Result<uint64_t> SystemdBus::active_since_us(const std::string& unit) {
+  if (!bus_)
+    return Error{"Failed to read when " + unit + " became active: not connected", ENOTCONN};
+  auto path = load_unit_path(unit);
+  if (!path.ok())
+    return path.error();
+  sd_bus_error err = SD_BUS_ERROR_NULL;
+  uint64_t us = 0;
+  int r = sd_bus_get_property_trivial(bus_, kDest, path->c_str(), "org.freedesktop.systemd1.Unit",
+                                      "ActiveEnterTimestampMonotonic", &err, 't', &us);
+  if (r < 0) {
+    Error e = bus_error("Failed to read when " + unit + " became active", &err, r);
+    sd_bus_error_free(&err);
+    return e;
+  }
+  return us;
+}
+
 Result<PropertyValue> SystemdBus::get_property(const std::string& unit, const std::string& name) {
   if (!bus_)
     return Error{"Failed to read " + name + " of " + unit + ": not connected", ENOTCONN};

@@ -55,6 +55,7 @@ class SystemdBus final : public UnitOps {
   Result<std::string> unit_of_pid(int pid) override;
   Status reset_failed(const std::string& unit) override;
   Result<std::string> active_state(const std::string& unit) override;
+  Result<uint64_t> active_since_us(const std::string& unit) override;
   Result<PropertyValue> get_property(const std::string& unit, const std::string& name) override;
   Status set_property(const std::string& unit, const std::string& name,
                       const PropertyValue& value) override;

@@ -42,6 +42,12 @@ class UnitOps {
   virtual Result<std::string> try_active_state(const std::string& unit) {
     return active_state(unit);
   }
+  // When the unit last entered "active" (ActiveEnterTimestampMonotonic: CLOCK_MONOTONIC in
+  // microseconds, 0 if never): tells a unit that came back by itself after a fix from one that
+  // has been up since before it.
+  virtual Result<uint64_t> active_since_us(const std::string& unit) {
+    return Error{"no manager to ask when " + unit + " became active", ENOTSUP};
+  }
   // Known names: MemoryMax, MemoryHigh, CPUQuotaPerSecUSec, IOReadBandwidthMax,
   // IOWriteBandwidthMax, IOReadIOPSMax, IOWriteIOPSMax.
   virtual Result<PropertyValue> get_property(const std::string& unit, const std::string& name) = 0;

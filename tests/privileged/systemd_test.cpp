@@ -4,12 +4,16 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
 #include "fixtures.h"
+#include "host/clock.h"
+#include "mend/incident.h"
+#include "remedy/action.h"
 #include "sinks/journal.h"
 #include "systemd/systemd_bus.h"
 #include "systemd_fixture.h"
@@ -261,6 +265,61 @@ TEST(SystemdOps, JobsAreFollowedWhenTheManagersJobNumbersGrowADigit) {
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(*r, "done");
   }
+}
+
+// A unit that failed for a cause since fixed: restart_unit (which: failed) resets its failed
+// state and restarts it for real; a unit up since before the plan began that failed in the
+// incident reads "active" and is restarted too; ActiveEnterTimestampMonotonic is the manager's,
+// on mendd's clock.
+TEST(SystemdOps, FailedUnitIsResetAndRestartedByRestartUnit) {
+  MEND_REQUIRE_ROOT();
+  UserManager m;
+  TempDir dir;
+  const std::string flag = dir.path() + "/healthy";
+  m.add_unit("limited.service",
+             "[Service]\nExecStart=/bin/sh -c 'test -e " + flag + " && exec sleep 1000; exit 1'\n");
+  m.systemctl({"start", "limited.service"});
+  for (int i = 0; i < 100 && m.show("limited.service", "ActiveState") != "failed"; ++i)
+    std::this_thread::sleep_for(100ms);
+  ASSERT_EQ(m.show("limited.service", "ActiveState"), "failed");
+  std::ofstream(flag) << "fixed\n";  // the cause is gone
+  UnitTracker tracker;
+  SystemdBus bus(BusScope::User, tracker, SystemdBus::Role::Operate);
+  std::vector<Event> out;
+  ASSERT_TRUE(bus.connect(0, out).ok());
+  Incident inc;
+  inc.affected_units = {"limited.service"};
+  ActionContext ctx;
+  ctx.units = &bus;
+  ctx.incident = &inc;
+  ctx.progress = std::make_shared<StepProgress>();
+  ctx.progress->mark_plan_started(monotonic_ns());
+  auto a = ActionRegistry::instance().create(
+      "restart_unit", Params({{"timeout", int64_t{10000000000}}, {"which", std::string("failed")}}),
+      ctx);
+  ASSERT_TRUE(a->check().ok());
+  auto st = a->apply();
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(m.show("limited.service", "ActiveState"), "active");
+  ASSERT_TRUE(*a->verify());
+  auto since = bus.active_since_us("limited.service");
+  ASSERT_TRUE(since.ok()) << since.error().message;
+  EXPECT_GE(*since, ctx.progress->plan_started_ns() / 1000);
+  EXPECT_LE(*since, monotonic_ns() / 1000);
+  // Up since before a later plan began, after failing in its incident: restarted again.
+  UnitState failed;
+  failed.unit = "limited.service";
+  failed.active_state = "failed";
+  inc.evidence.push_back({Event{1, failed}, 1, 1});
+  ctx.progress = std::make_shared<StepProgress>();
+  ctx.progress->mark_plan_started(monotonic_ns());
+  auto b = ActionRegistry::instance().create(
+      "restart_unit", Params({{"timeout", int64_t{10000000000}}, {"which", std::string("failed")}}),
+      ctx);
+  ASSERT_TRUE(b->check().ok());
+  EXPECT_NE(b->describe().find("restart limited.service"), std::string::npos) << b->describe();
+  ASSERT_TRUE(b->apply().ok());
+  EXPECT_GT(*bus.active_since_us("limited.service"), *since);
 }
 
 TEST(SystemdUnits, RecoversWhenTheManagerRestarts) {

@@ -147,8 +147,10 @@ TEST(RestartUnit, FailedModeRestartsTheIncidentsFailingUnitsButNoProtectedOne) {
       env.ctx);
   ASSERT_TRUE(a->check().ok());
   ASSERT_TRUE(a->apply().ok());
+  // A failed unit's state is reset first: one that hit its start limit refuses a restart.
   EXPECT_EQ(env.units.calls,
-            (std::vector<std::string>{"restart victim.service", "restart writer.service"}));
+            (std::vector<std::string>{"reset-failed victim.service", "restart victim.service",
+                                      "reset-failed writer.service", "restart writer.service"}));
   env.units.state = "active";
   auto none = ActionRegistry::instance().create(
       "restart_unit", Params({{"timeout", int64_t{5000000000}}, {"which", std::string("failed")}}),
@@ -158,4 +160,46 @@ TEST(RestartUnit, FailedModeRestartsTheIncidentsFailingUnitsButNoProtectedOne) {
   ASSERT_TRUE(none->apply().ok());
   EXPECT_TRUE(env.units.calls.empty());
   EXPECT_NE(none->describe().find("nothing"), std::string::npos) << none->describe();
+}
+
+// A crash loop (Restart=) caught between two deaths reads "active": a unit the incident shows
+// failing that has been up since before the plan began is restarted like a failed one; one
+// that came back after the plan began (the fix let it start) and one that never failed (the
+// writer of the full disk) are left alone.
+TEST(RestartUnit, FailedModeRestartsACrashLoopCaughtUpButNotOneThatCameBackAfterTheFix) {
+  Env env;
+  Incident inc;
+  inc.affected_units = {"looping.service", "back.service", "writer.service"};
+  for (const char* u : {"looping.service", "back.service"}) {
+    UnitState s;
+    s.unit = u;
+    s.active_state = "activating";
+    s.sub_state = "auto-restart";
+    inc.evidence.push_back({Event{1, s}, 1, 1});
+  }
+  env.ctx.incident = &inc;
+  env.ctx.progress = std::make_shared<StepProgress>();
+  env.units.state = "active";
+  const uint64_t began_ns = 5000000000000ull;
+  env.ctx.progress->mark_plan_started(began_ns);
+  env.ctx.progress->mark_plan_started(began_ns + 1);  // the first step's time stays
+  ASSERT_EQ(env.ctx.progress->plan_started_ns(), began_ns);
+  env.units.active_since["looping.service"] = began_ns / 1000 - 300000;  // up 0.3 s before
+  env.units.active_since["back.service"] = began_ns / 1000 + 2000000;    // up 2 s after
+  env.units.active_since["writer.service"] = 1;                          // up all along
+  auto a = ActionRegistry::instance().create(
+      "restart_unit", Params({{"timeout", int64_t{5000000000}}, {"which", std::string("failed")}}),
+      env.ctx);
+  ASSERT_TRUE(a->check().ok());
+  ASSERT_TRUE(a->apply().ok());
+  EXPECT_EQ(env.units.calls, (std::vector<std::string>{"restart looping.service"}));
+  // Without knowing when the plan began, "active" is taken as it reads.
+  env.units.calls.clear();
+  env.ctx.progress = std::make_shared<StepProgress>();
+  auto b = ActionRegistry::instance().create(
+      "restart_unit", Params({{"timeout", int64_t{5000000000}}, {"which", std::string("failed")}}),
+      env.ctx);
+  ASSERT_TRUE(b->check().ok());
+  ASSERT_TRUE(b->apply().ok());
+  EXPECT_TRUE(env.units.calls.empty());
 }

@@ -46,6 +46,13 @@ class FakeUnits : public UnitOps {
     return {};
   }
   Result<std::string> active_state(const std::string&) override { return state; }
+  std::map<std::string, uint64_t> active_since;  // ActiveEnterTimestampMonotonic, us
+  Result<uint64_t> active_since_us(const std::string& u) override {
+    auto it = active_since.find(u);
+    if (it == active_since.end())
+      return Error{"unknown", ENOENT};
+    return it->second;
+  }
   Result<PropertyValue> get_property(const std::string& u, const std::string& n) override {
     auto it = props.find(u + "/" + n);
     if (it == props.end())

@@ -2,6 +2,8 @@
 // Not reversible - a restart cannot be undone - but bounded by the executor's guards.
 #include <spdlog/spdlog.h>
 
+#include "../../correlate/rule.h"
+#include "../../host/clock.h"
 #include "../../systemd/unit_ops.h"
 #include "../action.h"
 #include "mend/incident.h"
@@ -54,15 +56,37 @@ class RestartUnitAction final : public Action {
       if (!ctx_.incident->root_cause.culprit_unit.empty())
         cands.insert(ctx_.incident->root_cause.culprit_unit);
     }
+    units_.clear();
     for (const auto& u : cands) {
       if (ctx_.is_protected && ctx_.is_protected(u))
         continue;
       auto st = ctx_.units->active_state(u);
-      if (st.ok() && *st != "active" && *st != "reloading" && units_.size() < kMaxUnits)
+      if (!st.ok() || units_.size() >= kMaxUnits)
+        continue;
+      if ((*st != "active" && *st != "reloading") || up_since_before_the_fix(u))
         units_.push_back(u);
     }
     checked_ = true;  // nothing failing (any more): nothing to restart, not an error
     return {};
+  }
+
+  // A unit the incident shows failing that is up now only because it was caught between two
+  // deaths of a crash loop (Restart=) started before the fix began, under the old conditions:
+  // it is restarted like a failed one. One that came back after the fix began is left alone.
+  bool up_since_before_the_fix(const std::string& u) const {
+    if (!ctx_.incident || !ctx_.progress || !failed_in_incident(u))
+      return false;
+    const uint64_t fix_began_us = ctx_.progress->plan_started_ns() / 1000;
+    auto since = ctx_.units->active_since_us(u);
+    return fix_began_us && since.ok() && *since > 0 && *since < fix_began_us;
+  }
+
+  bool failed_in_incident(const std::string& u) const {
+    for (const auto& ev : ctx_.incident->evidence)
+      if (const auto* s = std::get_if<UnitState>(&ev.event.payload);
+          s && s->unit == u && is_unit_failure(*s))
+        return true;
+    return false;
   }
 
   Status apply() override {
@@ -70,6 +94,11 @@ class RestartUnitAction final : public Action {
       if (auto st = check(); !st.ok())
         return st;
     for (const auto& u : units_) {
+      // A crash loop that hit its start limit is refused a restart until its failed state is
+      // reset (what an admin types first: systemctl reset-failed).
+      if (auto st = ctx_.units->active_state(u); st.ok() && *st == "failed")
+        if (auto rf = ctx_.units->reset_failed(u); !rf.ok())
+          SPDLOG_WARN("restart_unit: {}", rf.error().message);
       auto r = ctx_.units->restart(u, timeout_ns_);
       if (!r.ok())
         return r.error();
@@ -126,7 +155,9 @@ ActionSpec spec() {
                std::string("culprit"),
                {"culprit", "failed"},
                "culprit: the root cause's unit; failed: every unit of the incident not active "
-               "now (at most 5), e.g. the victims of a full disk once it is fixed"}};
+               "now, or up only since before the plan began after failing in the incident (a "
+               "crash loop caught between two deaths); at most 5, e.g. the victims of a full "
+               "disk once it is fixed"}};
   return s;
 }
 
