@@ -97,6 +97,11 @@ int main(int argc, char** argv) {
               "Filesystem usage that fires fs_fill (default 90%)");
   unit_option(app, "--fs-horizon", fs_horizon_ns, mend::parse_duration_ns,
               "fs_fill fires when time-to-full falls under this (default 10m)");
+  std::string fs_probe;
+  app.add_option("--fs-enospc-probe", fs_probe,
+                 "auto: the syscall-exit probe attached only while a filesystem is at risk; "
+                 "always (default: mend.yaml's sensors.fs.enospc_probe, auto)")
+      ->check(CLI::IsMember({"auto", "always"}));
   app.add_option("--pretend-missing", pretend_missing,
                  "Treat a kernel feature as absent, e.g. tp_btf/mark_victim (testing degradation)")
       ->group("Testing");
@@ -179,6 +184,8 @@ int main(int argc, char** argv) {
     cfg.sensors.fs.used_pct = *fs_used_pct;
   if (fs_horizon_ns)
     cfg.sensors.fs.horizon_ns = *fs_horizon_ns;
+  if (!fs_probe.empty())
+    cfg.sensors.fs.enospc_probe = fs_probe;
   if (cfg.sensors.sample_interval_ns < 10000000ull) {
     SPDLOG_ERROR("--sample-interval must be at least 10ms");
     return 2;

@@ -213,7 +213,7 @@ void print_status(const nlohmann::json& r) {
         {str(x, "sensor"), x["enabled"].get<bool>() ? "running" : "disabled", str(x, "events"),
          std::to_string(x["kernel_drops"].get<uint64_t>() + x["map_full"].get<uint64_t>() +
                         x["decode_errors"].get<uint64_t>()),
-         str(x, "disabled_reason")});
+         str(x, "disabled_reason").empty() ? str(x, "mode") : str(x, "disabled_reason")});
   print_table(rows);
   std::cout << "Incidents: " << r["incidents"]["open"] << " open, " << r["incidents"]["total"]
             << " total; " << r.value("plans_applying", 0) << " plan(s) applying a step, "

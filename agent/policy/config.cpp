@@ -200,6 +200,18 @@ class Loader {
           }},
          {"count_writers",
           [&](const YAML::Node& v) { c.count_writers = boolean(v, "sensors.fs.count_writers"); }},
+         {"enospc_probe",
+          [&](const YAML::Node& v) {
+            c.enospc_probe = scalar(v, "sensors.fs.enospc_probe");
+            if (c.enospc_probe != "auto" && c.enospc_probe != "always")
+              fail(v, "sensors.fs.enospc_probe: expected auto or always");
+          }},
+         {"arm_threshold",
+          [&](const YAML::Node& v) { c.arm_pct = percent(v, "sensors.fs.arm_threshold"); }},
+         {"disarm_after",
+          [&](const YAML::Node& v) {
+            c.disarm_after_ns = duration(v, "sensors.fs.disarm_after", 0, 24 * hour);
+          }},
          {"fstypes",
           [&](const YAML::Node& v) {
             auto l = strings(v, "sensors.fs.fstypes");

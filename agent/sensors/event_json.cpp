@@ -354,7 +354,8 @@ nlohmann::json stats_json(const std::vector<SensorStats>& stats) {
                        {"kernel_drops", s.kernel_drops},
                        {"map_full", s.map_full},
                        {"decode_errors", s.decode_errors},
-                       {"unattributed", s.unattributed}});
+                       {"unattributed", s.unattributed},
+                       {"mode", s.mode}});
   return sensors;
 }
 

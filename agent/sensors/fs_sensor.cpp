@@ -50,6 +50,7 @@ class FsSensor final : public Sensor {
  public:
   explicit FsSensor(const SensorContext& ctx) : ctx_(ctx), cfg_(ctx.config->fs) {}
   ~FsSensor() override {
+    disarm();
     ring_buffer__free(rb_);
     fs_bpf__destroy(skel_);
   }
@@ -79,12 +80,97 @@ class FsSensor final : public Sensor {
     skel_->rodata->count_writers = cfg_.count_writers ? 1 : 0;
     if (int err = fs_bpf__load(skel_))
       return bpf_error("Failed to load the fs BPF programs", err);
-    if (int err = fs_bpf__attach(skel_))
-      return bpf_error("Failed to attach tp_btf/sys_exit", err);
     rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &FsSensor::on_record, this, nullptr);
     if (!rb_)
       return Error::from_errno("Failed to create the fs ring buffer", errno);
+    // Loaded now (a kernel that refuses the program says so at start), attached when needed.
+    if (cfg_.enospc_probe == "always")
+      if (Status st = arm(); !st.ok())
+        return st;
     return {};
+  }
+
+  // The syscall-exit probe on: every syscall of every task pays for it from now on.
+  Status arm() {
+    if (link_)
+      return {};
+    link_ = bpf_program__attach(skel_->progs.handle_sys_exit);
+    if (!link_) {
+      int err = -errno;
+      link_ = nullptr;
+      return bpf_error("Failed to attach tp_btf/sys_exit", err);
+    }
+    ++arms_;
+    return {};
+  }
+
+  void disarm() {
+    if (!link_)
+      return;
+    bpf_link__destroy(link_);
+    link_ = nullptr;
+  }
+
+  // What puts a filesystem at risk of failing a write soon: usage or inodes near the threshold,
+  // a time-to-full under the horizon, or quotas (they fail writes on an empty disk).
+  std::string risk_of(const Mount& m, double used_pct, double inode_pct, double eta) const {
+    const double arm = cfg_.effective_arm_pct();
+    const double arm_inodes = std::max(0.0, cfg_.inode_used_pct - (cfg_.used_pct - arm));
+    const double horizon_s = static_cast<double>(cfg_.horizon_ns) / 1e9;
+    auto pct = [](double v) { return std::to_string(static_cast<int>(v)) + "%"; };
+    if (used_pct >= arm)
+      return m.mountpoint + " at " + pct(used_pct) + " (arms at " + pct(arm) + ")";
+    if (inode_pct >= arm_inodes)
+      return m.mountpoint + " inodes at " + pct(inode_pct);
+    // Three horizons out: armed (and counting writers) before the forecast itself fires.
+    if (eta >= 0 && eta < 3 * horizon_s)
+      return m.mountpoint + " full in " + std::to_string(static_cast<int64_t>(eta)) + " s";
+    for (const std::string* o : {&m.options, &m.super_options})
+      if (has_quota_option(*o))
+        return m.mountpoint + " has quotas";
+    return "";
+  }
+
+  // Quota options of ext4 and XFS (usrquota, grpquota, prjquota, quota, uquota, gquota, pquota,
+  // ...qnoenforce, usrjquota=...); "noquota" is none.
+  static bool has_quota_option(const std::string& opts) {
+    size_t pos = 0;
+    while (pos <= opts.size()) {
+      size_t end = opts.find(',', pos);
+      if (end == std::string::npos)
+        end = opts.size();
+      std::string o = opts.substr(pos, end - pos);
+      o = o.substr(0, o.find('='));
+      if (o != "noquota" && (o.find("quota") != std::string::npos || o == "qnoenforce" ||
+                             o == "uqnoenforce" || o == "gqnoenforce" || o == "pqnoenforce"))
+        return true;
+      pos = end + 1;
+    }
+    return false;
+  }
+
+  // After a tick's samples: arm on the first filesystem at risk, disarm once none has been for
+  // disarm_after.
+  void arm_or_disarm(uint64_t now, const std::string& risk) {
+    if (!skel_ || cfg_.enospc_probe == "always")
+      return;
+    if (!risk.empty()) {
+      last_risk_ns_ = now;
+      risk_ = risk;
+      if (!link_) {
+        if (Status st = arm(); !st.ok()) {
+          SPDLOG_WARN("fs sensor: {}", st.error().message);
+        } else {
+          SPDLOG_INFO("fs sensor: ENOSPC/writer probe armed: {}", risk);
+        }
+      }
+      return;
+    }
+    if (link_ && now - last_risk_ns_ >= cfg_.disarm_after_ns) {
+      disarm();
+      SPDLOG_INFO("fs sensor: ENOSPC/writer probe on standby: no filesystem at risk for {} s",
+                  cfg_.disarm_after_ns / 1000000000ull);
+    }
   }
 
   std::vector<int> fds() const override {
@@ -107,12 +193,13 @@ class FsSensor final : public Sensor {
     // The kernel's records first: ENOSPC errors that came before this sample are evidence
     // before it, and their cgroup paths name writers that are already gone.
     drain(emit);
-    if (skel_ && cfg_.count_writers && now - last_snapshot_ >= kWriterSnapshotNs) {
+    if (link_ && cfg_.count_writers && now - last_snapshot_ >= kWriterSnapshotNs) {
       snapshot_writers(now);
       last_snapshot_ = now;
     }
     for (auto& [dev, st] : states_)
       st.seen = false;
+    tick_risk_.clear();
     std::map<std::pair<uint32_t, uint32_t>, bool> done;
     for (const auto& m : ctx_.mounts->all()) {
       if (!cfg_.fstypes.count(m.fstype))
@@ -127,6 +214,7 @@ class FsSensor final : public Sensor {
     }
     for (auto it = states_.begin(); it != states_.end();)
       it = it->second.seen ? std::next(it) : states_.erase(it);
+    arm_or_disarm(now, tick_risk_);
   }
 
   SensorStats stats() const override {
@@ -141,6 +229,15 @@ class FsSensor final : public Sensor {
       s.kernel_drops = k[MEND_STAT_RB_DROPS];
       s.map_full = k[MEND_STAT_MAP_FULL];
       s.programs = program_stats(skel_->obj);
+      const std::string arms = ", armed " + std::to_string(arms_) + " time(s) since start";
+      if (cfg_.enospc_probe == "always")
+        s.mode = "ENOSPC/writer probe always attached (sensors.fs.enospc_probe: always)";
+      else if (link_)
+        s.mode = "ENOSPC/writer probe armed: " + risk_ + arms;
+      else
+        s.mode = "ENOSPC/writer probe on standby (no filesystem at " +
+                 std::to_string(static_cast<int>(cfg_.effective_arm_pct())) + "% or filling)" +
+                 arms;
     }
     return s;
   }
@@ -246,6 +343,8 @@ class FsSensor final : public Sensor {
     const double rate = st.rate.bytes_per_second();
     const double eta = st.rate.eta_seconds(avail, static_cast<double>(cfg_.min_rate_bps));
     const double horizon_s = static_cast<double>(cfg_.horizon_ns) / 1e9;
+    if (tick_risk_.empty())
+      tick_risk_ = risk_of(m, used_pct, inode_pct, eta);
 
     std::string reason;
     if (used_pct >= cfg_.used_pct)
@@ -294,6 +393,10 @@ class FsSensor final : public Sensor {
   const FsSensorConfig& cfg_;
   fs_bpf* skel_ = nullptr;
   ring_buffer* rb_ = nullptr;
+  bpf_link* link_ = nullptr;  // the syscall-exit probe, while attached
+  uint64_t arms_ = 0;
+  uint64_t last_risk_ns_ = 0;
+  std::string risk_, tick_risk_;  // why it was armed; what this tick found at risk
   const EventSink* emit_ = nullptr;
   std::string kernel_reason_;
   std::map<std::string, MountState> states_;

@@ -55,6 +55,7 @@ struct SensorStats {
   uint64_t decode_errors = 0;          // records userspace could not decode
   std::vector<ProgramStats> programs;  // the sensor's BPF programs
   uint64_t unattributed = 0;           // cgroups whose claimed unit the manager contradicted
+  std::string mode;                    // how its probes run now, e.g. "standby: ..."
 };
 
 class Sensor {

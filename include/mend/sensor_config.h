@@ -1,6 +1,7 @@
 // Sensor settings: the plain IR of the `sensors:` section of mend.yaml (and of mendd's flags).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -32,6 +33,14 @@ struct FsSensorConfig {
   uint64_t enospc_fold_ns = 1000000;  // fold repeated failures of one process and fs
   uint32_t top_writers = 5;
   bool count_writers = true;
+  // The syscall-exit probe (ENOSPC/EDQUOT errors, bytes written per cgroup) costs every
+  // syscall of every task while attached. "auto": attached only while some filesystem is at
+  // risk (usage at or over arm_pct, or a time-to-full under the horizon, or quotas that can
+  // fail a write on an empty disk), detached after disarm_after with none at risk; "always".
+  std::string enospc_probe = "auto";
+  double arm_pct = -1;                     // default: used_pct - 20 (at least 0)
+  uint64_t disarm_after_ns = 60000000000;  // no filesystem at risk this long: detach
+  double effective_arm_pct() const { return arm_pct >= 0 ? arm_pct : std::max(0.0, used_pct - 20); }
   std::set<std::string> fstypes = {"ext2",     "ext3",   "ext4",  "xfs",     "btrfs",
                                    "f2fs",     "vfat",   "exfat", "jfs",     "zfs",
                                    "bcachefs", "nilfs2", "ntfs3", "reiserfs"};

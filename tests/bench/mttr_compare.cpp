@@ -99,7 +99,10 @@ class Scenario {
   virtual bool finished() { return false; }
   // The policy a site would ship for this fault, narrowed to the bench's volume and units.
   virtual std::string mend_policy(const std::string& name) const = 0;
-  virtual std::vector<std::string> mend_args() const { return {"--fs-used-threshold", "80%"}; }
+  // Fills a 64 MiB volume from empty in well under a sample: the ENOSPC/writer probe always on.
+  virtual std::vector<std::string> mend_args() const {
+    return {"--fs-used-threshold", "80%", "--fs-enospc-probe", "always"};
+  }
   // monit's checks (after `set daemon`); `env` exports what systemctl --user needs.
   virtual std::string monit_checks(const std::string& dir, const std::string& env) = 0;
   virtual std::string monit_action() const = 0;  // what its exec does, for the table

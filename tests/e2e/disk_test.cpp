@@ -133,9 +133,12 @@ TEST(DiskScenario, OwnLogFillCrashLoopIsRotatedThenTheUnitRestartedAndStable) {
       << "    verify: {deadline: 60s, stable_for: 4s, unit_active: true, usage_below: 50%}\n";
   chmod((policies + "/logs.yaml").c_str(), 0644);
   // The threshold at 100%: mend acts on the failure, not before it (the scenario's point).
-  TraceRunner agent({"--bus", "user", "--policies", policies, "--state-dir", dir.path() + "/state",
-                     "--sensors", "fs,units", "--fs-used-threshold", "100%"},
-                    false);
+  // The fill outruns one sample from an empty volume: the syscall-exit probe always attached
+  // (in "auto" it arms only once a filesystem is at risk, after this fill's first writes).
+  TraceRunner agent(
+      {"--bus", "user", "--policies", policies, "--state-dir", dir.path() + "/state", "--sensors",
+       "fs,units", "--fs-used-threshold", "100%", "--fs-enospc-probe", "always"},
+      false);
   ASSERT_TRUE(agent.wait_ready()) << agent.err();
   ASSERT_EQ(m.systemctl({"start", unit}).status, 0);
   ASSERT_TRUE(wait_until([&] { return !policy_records(policy, kVerified).empty(); }, 90s))
@@ -287,10 +290,12 @@ TEST(DiskScenario, EnospcCrashLoopGetsTheDiskFixedFirstThenTheVictimRestarted) {
       << "    verify: {deadline: 30s, stable_for: 3s, unit_active: false, usage_below: 50%}\n";
   chmod((policies + "/enospc.yaml").c_str(), 0644);
   const std::string sock = dir.path() + "/ctl.sock";
-  TraceRunner agent(
-      {"--bus", "user", "--policies", policies, "--state-dir", dir.path() + "/state", "--sensors",
-       "fs,units", "--fs-used-threshold", "95%", "--control-socket", sock},
-      false);
+  // The fill outruns one sample from an empty volume: the syscall-exit probe always attached
+  // (in "auto" it arms only once a filesystem is at risk, after this fill's first writes).
+  TraceRunner agent({"--bus", "user", "--policies", policies, "--state-dir", dir.path() + "/state",
+                     "--sensors", "fs,units", "--fs-used-threshold", "95%", "--control-socket",
+                     sock, "--fs-enospc-probe", "always"},
+                    false);
   ASSERT_TRUE(agent.wait_ready()) << agent.err();
   ASSERT_EQ(m.systemctl({"start", noisy}).status, 0);
   // Full: the noisy writer gets ENOSPC; then the victim starts and crash-loops.
@@ -366,9 +371,12 @@ TEST(DiskScenario, DataFillOnXfsIsGrownWithinItsBounds) {
       << "      - grow_volume: {step: 300M, max_size: 1G, reserve: 1G}\n"
       << "    verify: {deadline: 30s, stable_for: 2s, unit_active: false, usage_below: 60%}\n";
   chmod((policies + "/grow.yaml").c_str(), 0644);
-  TraceRunner agent({"--bus", "user", "--policies", policies, "--state-dir", dir.path() + "/state",
-                     "--sensors", "fs,units", "--fs-used-threshold", "85%"},
-                    false);
+  // The fill outruns one sample from an empty volume: the syscall-exit probe always attached
+  // (in "auto" it arms only once a filesystem is at risk, after this fill's first writes).
+  TraceRunner agent(
+      {"--bus", "user", "--policies", policies, "--state-dir", dir.path() + "/state", "--sensors",
+       "fs,units", "--fs-used-threshold", "85%", "--fs-enospc-probe", "always"},
+      false);
   ASSERT_TRUE(agent.wait_ready()) << agent.err();
   ASSERT_EQ(m.systemctl({"start", unit}).status, 0);
   ASSERT_TRUE(wait_until([&] { return !policy_records(grow, kVerified).empty(); }, 60s))
@@ -415,8 +423,11 @@ TEST(DiskScenario, FillingVolumeIsGrownBeforeItIsFull) {
       << "      - grow_volume: {step: 600M, max_size: 1G, reserve: 1G}\n"
       << "    verify: {deadline: 30s, stable_for: 2s, unit_active: false, usage_below: 90%}\n";
   chmod((policies + "/grow.yaml").c_str(), 0644);
+  // The fill outruns one sample from an empty volume: the syscall-exit probe always attached
+  // (in "auto" it arms only once a filesystem is at risk, after this fill's first writes).
   TraceRunner agent({"--bus", "user", "--policies", policies, "--state-dir", dir.path() + "/state",
-                     "--sensors", "fs,units", "--fs-used-threshold", "95%", "--fs-horizon", "40s"},
+                     "--sensors", "fs,units", "--fs-used-threshold", "95%", "--fs-horizon", "40s",
+                     "--fs-enospc-probe", "always"},
                     false);
   ASSERT_TRUE(agent.wait_ready()) << agent.err();
   ASSERT_EQ(m.systemctl({"start", unit}).status, 0);

@@ -240,7 +240,9 @@ inline void torture_rotate_restart(int trials, std::mt19937& rng, TortureResult&
                            "        time.sleep(0.01)\n";
   TortureKind k;
   k.name = "rotate+restart";
-  k.args = s.args({"--config", config, "--sensors", "fs,units", "--fs-used-threshold", "80%"});
+  // The volume fills from empty inside one sample: the ENOSPC/writer probe always attached.
+  k.args = s.args({"--config", config, "--sensors", "fs,units", "--fs-used-threshold", "80%",
+                   "--fs-enospc-probe", "always"});
   k.state = s.state;
   k.points = step_points({"rotate_logs", "restart_unit"});
   k.start = [&](int) {
@@ -336,7 +338,9 @@ inline void torture_grow(int trials, std::mt19937& rng, TortureResult& res) {
   };
   TortureKind k;
   k.name = "grow";
-  k.args = s.args({"--config", config, "--sensors", "fs,units", "--fs-used-threshold", "80%"});
+  // The volume fills from empty inside one sample: the ENOSPC/writer probe always attached.
+  k.args = s.args({"--config", config, "--sensors", "fs,units", "--fs-used-threshold", "80%",
+                   "--fs-enospc-probe", "always"});
   k.state = s.state;
   k.points = step_points({"grow_volume"});
   k.start = [&](int) {

@@ -86,8 +86,11 @@ TEST_P(FsFillTest, EnospcAndFillNameTheWriterAndTheMount) {
   LoopFs lfs(dir.path(), GetParam(), GetParam() == "xfs" ? "320M" : "128M");
   Cgroup writer(cgroup2_root(), unique_name("mend-test-fill"));
 
-  // Horizon 0 turns the time-to-full alarm off: this test is about the usage threshold.
-  TraceRunner t({"--sensors", "fs", "--fs-used-threshold", "80%", "--fs-horizon", "0s"});
+  // Horizon 0 turns the time-to-full alarm off: this test is about the usage threshold. dd
+  // fills the volume from empty inside one sample, before "auto" would arm the probe (the
+  // arming has its own test): always attached.
+  TraceRunner t({"--sensors", "fs", "--fs-used-threshold", "80%", "--fs-horizon", "0s",
+                 "--fs-enospc-probe", "always"});
   ASSERT_TRUE(t.wait_ready()) << t.err();
   pid_t dd = spawn_in({writer.dir()},
                       {"dd", "if=/dev/zero", "of=" + lfs.mnt() + "/fill", "bs=1M", "count=600"});
@@ -383,6 +386,7 @@ TEST(BadInput, MalformedFlagsAndConfigAreClearErrors) {
 TEST(BpfStats, ProgramRunTimeIsAccountedWhileEnabled) {
   MEND_REQUIRE_ROOT();
   SensorConfig cfg;
+  cfg.fs.enospc_probe = "always";
   KernelFeatures features;
   MountTable mounts;
   ASSERT_TRUE(mounts.refresh().ok());
@@ -488,4 +492,70 @@ TEST(FsSensor, EnospcStormOfShortLivedProcessesFoldsPerCgroup) {
   ASSERT_GT(events, 0u) << t.err();
   EXPECT_EQ(failures, expected);
   EXPECT_LE(events, 10u);  // not one per process
+}
+
+// Issue 16: the syscall-exit probe costs every syscall of every task, so with enospc_probe
+// "auto" it is attached only while a filesystem is at risk. A write that fails for space on a
+// volume far from full (an fallocate larger than the disk) is not seen while on standby; once
+// the volume is over the arm threshold the probe is attached and the same failure is reported
+// with its cgroup; once nothing is at risk for disarm_after it is detached again. Only the XFS
+// loop volume is watched (fstypes, and every other XFS mount excluded), so the host's own
+// filesystems cannot arm it.
+TEST(FsSensor, EnospcProbeIsArmedOnlyWhileAFilesystemIsAtRisk) {
+  MEND_REQUIRE_ROOT();
+  TempDir dir;
+  LoopFs lfs(dir.path(), "xfs", "320M");
+  Cgroup writer(cgroup2_root(), unique_name("mend-test-arm"));
+  MountTable host;
+  ASSERT_TRUE(host.refresh().ok());
+  std::string others;
+  for (const auto& m : host.all())
+    if (m.fstype == "xfs" && m.mountpoint != lfs.mnt())
+      others += (others.empty() ? "" : ", ") + nlohmann::json(m.mountpoint).dump();
+  const std::string config = dir.path() + "/mend.yaml";
+  std::ofstream(config) << "sensors:\n  fs: {fstypes: [xfs], exclude_mounts: [" << others
+                        << "], used_threshold: 90%, arm_threshold: 50%, disarm_after: 1s, "
+                           "horizon: 0s}\n";
+  TraceRunner t({"--sensors", "fs", "--config", config});
+  ASSERT_TRUE(t.wait_ready()) << t.err();
+  auto too_big = [&] {
+    pid_t p = spawn_in({writer.dir()}, {"fallocate", "-l", "2G", lfs.mnt() + "/big"});
+    EXPECT_EQ(wait_exit(p), 1);  // fallocate: No space left on device
+    return p;
+  };
+  auto reported = [&](pid_t p, std::chrono::seconds limit) {
+    return t.wait_for(
+        [&](const Event& ev) {
+          auto* f = as<FsEnospc>(ev);
+          return f && f->pid == p;
+        },
+        limit);
+  };
+  std::this_thread::sleep_for(1s);  // a few samples: nothing at risk
+  EXPECT_EQ(t.err().find("probe armed"), std::string::npos) << t.err();
+  EXPECT_FALSE(reported(too_big(), 2s)) << "reported while on standby\n" << t.err();
+
+  // 200 MiB of 320: over 50% (arm), under 90% (no fill report).
+  run({"fallocate", "-l", "200M", lfs.mnt() + "/fill"});
+  auto armed_deadline = std::chrono::steady_clock::now() + 5s;
+  while (t.err().find("probe armed") == std::string::npos &&
+         std::chrono::steady_clock::now() < armed_deadline)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_NE(t.err().find("probe armed: " + lfs.mnt()), std::string::npos) << t.err();
+  pid_t p = too_big();
+  auto e = reported(p, 5s);
+  ASSERT_TRUE(e) << "not reported while armed\n" << t.err();
+  EXPECT_EQ(std::get<FsEnospc>(e->payload).mount, lfs.mnt());
+  EXPECT_EQ(std::get<FsEnospc>(e->payload).cgroup, writer.path());
+  EXPECT_EQ(std::get<FsEnospc>(e->payload).syscall, "fallocate");
+
+  // Space freed: on standby again after disarm_after, and failures go unseen again.
+  std::filesystem::remove(lfs.mnt() + "/fill");
+  auto standby_deadline = std::chrono::steady_clock::now() + 5s;
+  while (t.err().find("on standby") == std::string::npos &&
+         std::chrono::steady_clock::now() < standby_deadline)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_NE(t.err().find("on standby"), std::string::npos) << t.err();
+  EXPECT_FALSE(reported(too_big(), 2s)) << "reported after the probe was detached\n" << t.err();
+  EXPECT_EQ(t.stop(), 0);
 }

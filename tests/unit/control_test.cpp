@@ -142,7 +142,9 @@ TEST(ControlCommands, StatusIncidentsExplainApproveDenyPause) {
   v.correlator = &corr;
   v.executor = &ex;
   v.slo = &slo;
-  v.sensor_stats = [] { return std::vector<SensorStats>{{"oom", true, "", 3, 0, 0, 0, {}}}; };
+  v.sensor_stats = [] {
+    return std::vector<SensorStats>{{"oom", true, "", 3, 0, 0, 0, {}, 0, ""}};
+  };
   v.policy_count = [] { return size_t{1}; };
   const Peer root{1, 0, 0};
 

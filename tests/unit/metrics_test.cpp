@@ -37,9 +37,9 @@ TEST(Metrics, CountsFollowTheRecordsAndGaugesTheState) {
   v.extra["mttr_ms"] = "4200";
   m.observe(v);
   m.observe(rec(RecordKind::Escalated, "fs_full"));
-  m.set_sensor_stats(
-      {{"oom", true, "", 7, 0, 0, 0, {}}, {"io", false, "no tp_btf", 0, 0, 0, 0, {}}});
-  m.set_sensor_stats({{"oom", true, "", 10, 2, 1, 0, {}}});
+  m.set_sensor_stats({{"oom", true, "", 7, 0, 0, 0, {}, 0, ""},
+                      {"io", false, "no tp_btf", 0, 0, 0, 0, {}, 0, ""}});
+  m.set_sensor_stats({{"oom", true, "", 10, 2, 1, 0, {}, 0, ""}});
   m.set_approvals_pending(2);
   m.set_error_budget("web.service", 0.75);
   const std::string t = m.scrape();
@@ -89,7 +89,7 @@ TEST(Metrics, ServesTheTextFormatOverHttpOnLocalhost) {
 // program; a total that goes back (a sensor restarted) adds nothing.
 TEST(Metrics, BpfProgramRunTimeFromTheKernelTotals) {
   Metrics m;
-  SensorStats fs{"fs", true, "", 0, 0, 0, 0, {{"handle_exit", 2500000000ull, 1000}}};
+  SensorStats fs{"fs", true, "", 0, 0, 0, 0, {{"handle_exit", 2500000000ull, 1000}}, 0, ""};
   m.set_sensor_stats({fs});
   fs.programs[0] = {"handle_exit", 3000000000ull, 1500};
   m.set_sensor_stats({fs});
