@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
   SensorConfig cfg;
   cfg.fs.enospc_fold_ns = 0;  // every failure is an event: we count them
   cfg.fs.exclude_mounts = {full.mnt()};
+  cfg.fs.enospc_probe = "always";  // the volume is excluded, so nothing would arm the probe
   KernelFeatures features;
   MountTable mounts;
   (void)mounts.refresh();
