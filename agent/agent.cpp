@@ -321,6 +321,16 @@ int run_agent(const AgentOptions& opt, const std::atomic<bool>& stop, std::atomi
     }
   } join_watchdog{watchdog_stop, watchdog_thread};
   uint64_t trimmed_at = 0;
+  // Incidents open or plans in progress keep the fast pace: steps, verification and the next
+  // fault's evidence are timed at the sample interval.
+  hub.set_busy([&] {
+    if (correlator.open_incidents() > 0)
+      return true;
+    for (const auto* r : executor.runs())
+      if (r->state != RunState::Done)
+        return true;
+    return false;
+  });
   auto st = hub.run(
       stop,
       [&](Event&& e) {

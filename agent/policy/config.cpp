@@ -122,6 +122,10 @@ class Loader {
             s.sample_interval_ns =
                 duration(v, "sensors.sample_interval", 10000000ull, 60000000000ull);
           }},
+         {"idle_interval",
+          [&](const YAML::Node& v) {
+            s.idle_interval_ns = duration(v, "sensors.idle_interval", 0, 10000000000ull);
+          }},
          {"io", [&](const YAML::Node& v) { io(v, s.io); }},
          {"fs", [&](const YAML::Node& v) { fs(v, s.fs); }},
          {"psi", [&](const YAML::Node& v) { psi(v, s.psi); }}});

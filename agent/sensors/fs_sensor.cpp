@@ -217,6 +217,15 @@ class FsSensor final : public Sensor {
     arm_or_disarm(now, tick_risk_);
   }
 
+  bool calm() const override {
+    if (!tick_risk_.empty())
+      return false;
+    for (const auto& [dev, st] : states_)
+      if (st.alarm.firing())
+        return false;
+    return true;
+  }
+
   SensorStats stats() const override {
     SensorStats s;
     s.name = name();

@@ -40,8 +40,8 @@ struct DeviceState {
   uint64_t last_count = 0;
   LatencyHist last_hist{};
   bool have_last = false;
-  uint64_t last_progress_ns = 0;  // a completion, or nothing in flight
-  std::deque<Interval> window;
+  uint64_t last_progress_ns = 0;                     // a completion, or nothing in flight
+  std::deque<std::pair<uint64_t, Interval>> window;  // (end of the interval, interval)
   Hysteresis alarm;
   bool warned_untimed = false;
 };
@@ -86,9 +86,9 @@ class IoStallSensor final : public Sensor {
   }
 
   void tick(uint64_t now, const EventSink& emit) override {
-    const uint64_t window_ticks =
-        std::max<uint64_t>(1, (cfg_.window_ns + ctx_.config->sample_interval_ns - 1) /
-                                  ctx_.config->sample_interval_ns);
+    // The window is a span of time, not of ticks: ticks come further apart while all is calm.
+    // An interval belongs to it while it ended less than window_ns ago (the newest always).
+    auto in_window = [&](uint64_t end) { return now - end < cfg_.window_ns; };
 
     const uint64_t ended_epoch = skel_->bss->epoch;
     auto totals = read_dev_lat(ended_epoch);
@@ -108,8 +108,8 @@ class IoStallSensor final : public Sensor {
       d.last_count = cur.count;
       d.last_hist = cur.hist;
       d.have_last = true;
-      d.window.push_back(iv);
-      while (d.window.size() > window_ticks)
+      d.window.emplace_back(now, iv);
+      while (d.window.size() > 1 && !in_window(d.window.front().first))
         d.window.pop_front();
       if (cur.untimed > 0 && !d.warned_untimed) {
         d.warned_untimed = true;
@@ -127,14 +127,16 @@ class IoStallSensor final : public Sensor {
     }
 
     cg_history_.emplace_back(now, snapshot_cgroups());
-    while (cg_history_.size() > window_ticks + 1)
+    // One snapshot at or before the window's start is the base the window's bytes count from.
+    while (cg_history_.size() > 2 && !in_window(cg_history_[1].first))
       cg_history_.pop_front();
 
     const double psi_some = read_psi(ctx_.procfs, "io").some_avg10;
+    calm_ = true;
     for (auto& [dev, d] : devices_) {
       LatencyHist h{};
       uint64_t n = 0, mx = 0;
-      for (const auto& iv : d.window) {
+      for (const auto& [end, iv] : d.window) {
         for (int b = 0; b < MEND_HIST_BUCKETS; ++b)
           h[b] += iv.hist[b];
         n += iv.count;
@@ -147,6 +149,10 @@ class IoStallSensor final : public Sensor {
       const bool over = (n >= cfg_.min_ios && p99 >= thr) || old >= thr;
       const bool under = (n < cfg_.min_ios || p99 < clear_thr) && old < clear_thr;
       Verdict v = d.alarm.update(now, over, under);
+      // Calm: nothing over half the threshold and nothing firing (a stall's duration is timed
+      // at the fast pace).
+      calm_ = calm_ && !d.alarm.firing() && !over && (n < cfg_.min_ios || p99 < thr / 2) &&
+              old < thr / 2;
       if (v == Verdict::None)
         continue;
       IoStall s;
@@ -171,6 +177,8 @@ class IoStallSensor final : public Sensor {
       emit(Event{now, std::move(s)});
     }
   }
+
+  bool calm() const override { return calm_; }
 
   SensorStats stats() const override {
     SensorStats s;
@@ -302,6 +310,7 @@ class IoStallSensor final : public Sensor {
   iolat_bpf* skel_ = nullptr;
   std::map<DevKey, DeviceState> devices_;
   std::deque<std::pair<uint64_t, CgSnapshot>> cg_history_;
+  bool calm_ = true;
   uint64_t events_ = 0;
 };
 

@@ -58,7 +58,11 @@ class PsiSensor final : public Sensor {
     return {};
   }
 
+  // Calm while every pressure is under half its threshold and nothing fires.
+  bool calm() const override { return calm_; }
+
   void tick(uint64_t now, const EventSink& emit) override {
+    calm_ = true;
     for (auto& [name, alarm] : resources_) {
       PsiReading r = read_psi(ctx_.procfs, name);
       if (r.some_avg10 < 0)
@@ -66,6 +70,7 @@ class PsiSensor final : public Sensor {
       double thr = name == "cpu"      ? cfg_.cpu_some_avg10
                    : name == "memory" ? cfg_.memory_some_avg10
                                       : cfg_.io_some_avg10;
+      calm_ = calm_ && r.some_avg10 < thr / 2 && !alarm.firing();
       Verdict v = alarm.update(now, r.some_avg10 >= thr, r.some_avg10 < thr - cfg_.hysteresis);
       if (v == Verdict::None || v == Verdict::Remind)
         continue;
@@ -89,6 +94,7 @@ class PsiSensor final : public Sensor {
   const PsiSensorConfig& cfg_;
   std::vector<std::pair<std::string, Hysteresis>> resources_;
   uint64_t events_ = 0;
+  bool calm_ = true;
 };
 
 }  // namespace

@@ -81,6 +81,9 @@ class Sensor {
   // Every event any sensor emitted, so one sensor can link its facts to another's (the units
   // sensor ties a unit's failure to the OOM kill of its process).
   virtual void observe(const Event& e) { (void)e; }
+  // Nothing this sensor samples is near a threshold: the hub may tick it less often
+  // (SensorConfig::idle_interval_ns). A sensor whose samples approach one says false.
+  virtual bool calm() const { return true; }
   virtual SensorStats stats() const = 0;
 };
 

@@ -68,19 +68,39 @@ Status SensorHub::start() {
   timerfd_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   if (timerfd_ < 0)
     return Error::from_errno("Failed to create the tick timer", errno);
-  const uint64_t iv = ctx_.config->sample_interval_ns;
-  itimerspec its{};
-  its.it_interval.tv_sec = static_cast<time_t>(iv / 1000000000ull);
-  its.it_interval.tv_nsec = static_cast<long>(iv % 1000000000ull);
-  its.it_value = its.it_interval;
-  if (timerfd_settime(timerfd_, 0, &its, nullptr) != 0)
-    return Error::from_errno("Failed to arm the tick timer", errno);
+  if (Status st = set_interval(ctx_.config->sample_interval_ns); !st.ok())
+    return st;
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = UINT64_MAX;
   if (epoll_ctl(epfd_, EPOLL_CTL_ADD, timerfd_, &ev) != 0)
     return Error::from_errno("Failed to watch the tick timer", errno);
   return {};
+}
+
+Status SensorHub::set_interval(uint64_t iv) {
+  if (iv == interval_ns_)
+    return {};
+  itimerspec its{};
+  its.it_interval.tv_sec = static_cast<time_t>(iv / 1000000000ull);
+  its.it_interval.tv_nsec = static_cast<long>(iv % 1000000000ull);
+  its.it_value = its.it_interval;
+  if (timerfd_settime(timerfd_, 0, &its, nullptr) != 0)
+    return Error::from_errno("Failed to arm the tick timer", errno);
+  interval_ns_ = iv;
+  return {};
+}
+
+// After a tick: the idle pace while every sensor is calm and nothing is in progress, back to
+// the sample interval the tick something approaches a threshold.
+void SensorHub::pace() {
+  const uint64_t fast = ctx_.config->sample_interval_ns;
+  const uint64_t idle = std::max(fast, ctx_.config->idle_interval_ns);
+  bool calm = !(busy_ && busy_());
+  for (const auto& s : sensors_)
+    calm = calm && s->calm();
+  if (Status st = set_interval(calm ? idle : fast); !st.ok())
+    SPDLOG_WARN("{}", st.error().message);
 }
 
 Status SensorHub::watch(int fd, std::function<void()> on_ready) {
@@ -150,12 +170,14 @@ Status SensorHub::run(const std::atomic<bool>& stop, const EventSink& out,
           timed("the tick of", k, [&] { sensors_[k]->tick(now, sink); });
         if (on_tick)
           timed("the pipeline's tick", SIZE_MAX, [&] { on_tick(); });
+        pace();
       } else if (evs[i].data.u64 >= kWatchedBase &&
                  evs[i].data.u64 - kWatchedBase < watched_.size()) {
         timed("a watched descriptor (control socket)", SIZE_MAX,
               [&] { watched_[evs[i].data.u64 - kWatchedBase](); });
       } else if (evs[i].data.u64 < sensors_.size()) {
         timed("draining", evs[i].data.u64, [&] { sensors_[evs[i].data.u64]->drain(sink); });
+        pace();  // a kernel record (an OOM kill, an ENOSPC) can end the idle pace at once
       }
     }
   }

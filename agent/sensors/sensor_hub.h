@@ -37,6 +37,10 @@ class SensorHub {
   // Another descriptor served from the same loop (the control socket): `on_ready` runs when
   // it is readable. Call after start().
   Status watch(int fd, std::function<void()> on_ready);
+  // What besides the sensors needs the fast pace (open incidents, plans in progress): while it
+  // says true, or any sensor is not calm, ticks come every sample interval.
+  void set_busy(std::function<bool()> busy) { busy_ = std::move(busy); }
+  uint64_t tick_interval_ns() const { return interval_ns_; }
 
  private:
   SensorContext ctx_;
@@ -46,6 +50,10 @@ class SensorHub {
   std::vector<std::function<void()>> watched_;
   int epfd_ = -1;
   int timerfd_ = -1;
+  std::atomic<uint64_t> interval_ns_{0};  // read by tests from another thread
+  std::function<bool()> busy_;
+  Status set_interval(uint64_t ns);
+  void pace();
   std::vector<uint32_t> loop_us_ = std::vector<uint32_t>(kLoopSamples, 0);
   uint64_t wakeups_ = 0;
   uint64_t loop_max_us_ = 0;

@@ -57,6 +57,9 @@ struct PsiSensorConfig {
 
 struct SensorConfig {
   uint64_t sample_interval_ns = 250000000;
+  // While every sampler is calm and nothing is in progress, ticks come this far apart (0: never
+  // slower than sample_interval_ns).
+  uint64_t idle_interval_ns = 1000000000;
   bool oom_enabled = true;
   IoSensorConfig io;
   FsSensorConfig fs;

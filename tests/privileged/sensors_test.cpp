@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -560,4 +561,51 @@ TEST(FsSensor, EnospcProbeIsArmedOnlyWhileAFilesystemIsAtRisk) {
   ASSERT_NE(t.err().find("on standby"), std::string::npos) << t.err();
   EXPECT_FALSE(reported(too_big(), 2s)) << "reported after the probe was detached\n" << t.err();
   EXPECT_EQ(t.stop(), 0);
+}
+
+// Issue 16: while every sampler is calm and nothing is in progress the hub ticks at the idle
+// pace (idle CPU), and back at the sample interval the tick something needs it: here the
+// pipeline saying it is busy (an open incident, a plan in progress).
+TEST(SensorHub, TicksAtTheIdlePaceWhileCalmAndFastWhileBusy) {
+  MEND_REQUIRE_ROOT();
+  SensorConfig cfg;
+  cfg.fs.fstypes = {"mend-no-such-fs"};  // nothing sampled: calm whatever the host's disks hold
+  cfg.sample_interval_ns = 100000000;
+  cfg.idle_interval_ns = 400000000;
+  KernelFeatures features;
+  MountTable mounts;
+  ASSERT_TRUE(mounts.refresh().ok());
+  auto cgroups = CgroupNames::from_mountinfo();
+  SensorContext ctx;
+  ctx.config = &cfg;
+  ctx.features = &features;
+  ctx.mounts = &mounts;
+  ctx.cgroups = &cgroups;
+  ctx.bus = "none";
+  SensorHub hub(ctx, {"fs"});
+  ASSERT_TRUE(hub.start().ok());
+  EXPECT_EQ(hub.tick_interval_ns(), cfg.sample_interval_ns);  // fast until a tick says calm
+  std::atomic<bool> busy{false}, stop{false};
+  std::atomic<int> ticks{0};
+  hub.set_busy([&] { return busy.load(); });
+  std::thread loop([&] {
+    (void)hub.run(
+        stop, [](Event&&) {}, [&] { ++ticks; });
+  });
+  auto wait_interval = [&](uint64_t want) {
+    for (int i = 0; i < 40 && hub.tick_interval_ns() != want; ++i)
+      std::this_thread::sleep_for(50ms);
+    return hub.tick_interval_ns();
+  };
+  EXPECT_EQ(wait_interval(cfg.idle_interval_ns), cfg.idle_interval_ns);
+  int before = ticks.load();
+  std::this_thread::sleep_for(1200ms);
+  EXPECT_LE(ticks.load() - before, 4);  // ~3 at 400 ms (12 at the sample interval)
+  busy = true;
+  EXPECT_EQ(wait_interval(cfg.sample_interval_ns), cfg.sample_interval_ns);
+  before = ticks.load();
+  std::this_thread::sleep_for(1000ms);
+  EXPECT_GE(ticks.load() - before, 7);  // ~10 at 100 ms
+  stop = true;
+  loop.join();
 }
