@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
   std::string fs_probe;
   app.add_option("--fs-enospc-probe", fs_probe,
                  "auto: the syscall-exit probe attached only while a filesystem is at risk; "
-                 "always (default: mend.yaml's sensors.fs.enospc_probe, auto)")
+                 "always (default: mend.yaml's sensors.fs.enospc_probe, always)")
       ->check(CLI::IsMember({"auto", "always"}));
   app.add_option("--pretend-missing", pretend_missing,
                  "Treat a kernel feature as absent, e.g. tp_btf/mark_victim (testing degradation)")

@@ -35,9 +35,11 @@ struct FsSensorConfig {
   bool count_writers = true;
   // The syscall-exit probe (ENOSPC/EDQUOT errors, bytes written per cgroup) costs every
   // syscall of every task while attached. "auto": attached only while some filesystem is at
-  // risk (usage at or over arm_pct, or a time-to-full under the horizon, or quotas that can
-  // fail a write on an empty disk), detached after disarm_after with none at risk; "always".
-  std::string enospc_probe = "auto";
+  // risk (usage at or over arm_pct, or a time-to-full under three horizons, or quotas that can
+  // fail a write on an empty disk), detached after disarm_after with none at risk; "always"
+  // (the default until writers can be named without it: in "auto" a volume filled from under
+  // arm_pct inside one sample is first reported without its writer).
+  std::string enospc_probe = "always";
   double arm_pct = -1;                     // default: used_pct - 20 (at least 0)
   uint64_t disarm_after_ns = 60000000000;  // no filesystem at risk this long: detach
   double effective_arm_pct() const { return arm_pct >= 0 ? arm_pct : std::max(0.0, used_pct - 20); }

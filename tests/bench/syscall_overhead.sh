@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Cost per syscall (issue 16): `dd bs=1` from /dev/zero to /dev/null (two syscalls per byte,
-# pinned to one CPU) with nothing attached (A), with the whole mendd --trace in its default
-# mode, the fs sensor's syscall-exit probe on standby because no filesystem is at risk (B),
-# and with that probe forced on (--fs-enospc-probe always: how every syscall paid before, C).
+# pinned to one CPU) with nothing attached (A), with the whole mendd --trace and the fs
+# sensor's syscall-exit probe in "auto" mode, on standby because no filesystem is at risk (B),
+# and with that probe always attached (--fs-enospc-probe always, the default, C).
 # Pairs alternate A/B/C to spread the machine's noise; the result is the median of the
 # per-pair throughput ratios. Needs root; leaves nothing behind.
 #
@@ -43,7 +43,7 @@ median() { python3 -c 'import statistics,sys; print(f"{statistics.median(float(x
 base=() rb=() rc=()
 for _ in $(seq "$pairs"); do
   a=$(rate)
-  start_mendd; b=$(rate); mode=$(grep -o "probe armed.*" "$work/mendd.err" | head -1 || true); stop_mendd
+  start_mendd --fs-enospc-probe auto; b=$(rate); mode=$(grep -o "probe armed.*" "$work/mendd.err" | head -1 || true); stop_mendd
   start_mendd --fs-enospc-probe always; c=$(rate); stop_mendd
   base+=("$a")
   rb+=("$(python3 -c "print($b/$a)")")

@@ -516,7 +516,8 @@ TEST(FsSensor, EnospcProbeIsArmedOnlyWhileAFilesystemIsAtRisk) {
     if (m.fstype == "xfs" && m.mountpoint != lfs.mnt())
       others += (others.empty() ? "" : ", ") + nlohmann::json(m.mountpoint).dump();
   const std::string config = dir.path() + "/mend.yaml";
-  std::ofstream(config) << "sensors:\n  fs: {fstypes: [xfs], exclude_mounts: [" << others
+  std::ofstream(config) << "sensors:\n  fs: {enospc_probe: auto, fstypes: [xfs], exclude_mounts: ["
+                        << others
                         << "], used_threshold: 90%, arm_threshold: 50%, disarm_after: 1s, "
                            "horizon: 0s}\n";
   TraceRunner t({"--sensors", "fs", "--config", config});
