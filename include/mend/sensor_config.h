@@ -59,9 +59,9 @@ struct PsiSensorConfig {
 
 struct SensorConfig {
   uint64_t sample_interval_ns = 250000000;
-  // While every sampler is calm and nothing is in progress, ticks come this far apart (0, the
-  // default for now: never slower than sample_interval_ns; 1s is what the README measured).
-  uint64_t idle_interval_ns = 0;
+  // While every sampler is calm and nothing is in progress, ticks come this far apart (0: never
+  // slower than sample_interval_ns).
+  uint64_t idle_interval_ns = 1000000000;
   bool oom_enabled = true;
   IoSensorConfig io;
   FsSensorConfig fs;
