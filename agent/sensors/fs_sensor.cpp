@@ -190,9 +190,6 @@ class FsSensor final : public Sensor {
   void tick(uint64_t now, const EventSink& emit) override {
     if (auto r = ctx_.mounts->refresh(); !r.ok())
       SPDLOG_WARN("fs sensor: {}", r.error().message);
-    // The kernel's records first: ENOSPC errors that came before this sample are evidence
-    // before it, and their cgroup paths name writers that are already gone.
-    drain(emit);
     if (link_ && cfg_.count_writers && now - last_snapshot_ >= kWriterSnapshotNs) {
       snapshot_writers(now);
       last_snapshot_ = now;

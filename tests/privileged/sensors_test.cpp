@@ -383,6 +383,23 @@ TEST(BadInput, MalformedFlagsAndConfigAreClearErrors) {
   EXPECT_EQ(r.status, 0) << r.err;
 }
 
+// What a SensorHub run inside the test process needs: the host's kernel features, mounts and
+// cgroup names, no systemd bus.
+struct InProcessSensors {
+  explicit InProcessSensors(const SensorConfig& cfg) : cgroups(CgroupNames::from_mountinfo()) {
+    EXPECT_TRUE(mounts.refresh().ok());
+    ctx.config = &cfg;
+    ctx.features = &features;
+    ctx.mounts = &mounts;
+    ctx.cgroups = &cgroups;
+    ctx.bus = "none";
+  }
+  KernelFeatures features;
+  MountTable mounts;
+  CgroupNames cgroups;
+  SensorContext ctx;
+};
+
 // mend_bpf_program_run_seconds_total's source: with run-time statistics on, the kernel accounts
 // the fs sensor's sys_exit program for the syscalls this test makes; with them off (the
 // descriptor closed) it stops counting time.
@@ -390,17 +407,8 @@ TEST(BpfStats, ProgramRunTimeIsAccountedWhileEnabled) {
   MEND_REQUIRE_ROOT();
   SensorConfig cfg;
   cfg.fs.enospc_probe = "always";
-  KernelFeatures features;
-  MountTable mounts;
-  ASSERT_TRUE(mounts.refresh().ok());
-  auto cgroups = CgroupNames::from_mountinfo();
-  SensorContext ctx;
-  ctx.config = &cfg;
-  ctx.features = &features;
-  ctx.mounts = &mounts;
-  ctx.cgroups = &cgroups;
-  ctx.bus = "none";
-  SensorHub hub(ctx, {"fs"});
+  InProcessSensors env(cfg);
+  SensorHub hub(env.ctx, {"fs"});
   ASSERT_TRUE(hub.start().ok());
   auto fs_programs = [&] {
     for (const auto& s : hub.stats())
@@ -573,17 +581,8 @@ TEST(SensorHub, TicksAtTheIdlePaceWhileCalmAndFastWhileBusy) {
   cfg.fs.fstypes = {"mend-no-such-fs"};  // nothing sampled: calm whatever the host's disks hold
   cfg.sample_interval_ns = 100000000;
   cfg.idle_interval_ns = 400000000;
-  KernelFeatures features;
-  MountTable mounts;
-  ASSERT_TRUE(mounts.refresh().ok());
-  auto cgroups = CgroupNames::from_mountinfo();
-  SensorContext ctx;
-  ctx.config = &cfg;
-  ctx.features = &features;
-  ctx.mounts = &mounts;
-  ctx.cgroups = &cgroups;
-  ctx.bus = "none";
-  SensorHub hub(ctx, {"fs"});
+  InProcessSensors env(cfg);
+  SensorHub hub(env.ctx, {"fs"});
   ASSERT_TRUE(hub.start().ok());
   EXPECT_EQ(hub.tick_interval_ns(), cfg.sample_interval_ns);  // fast until a tick says calm
   std::atomic<bool> busy{false}, stop{false};
